@@ -1,0 +1,35 @@
+"""paddlecnn: classic convolutional networks (LeNet, AlexNet, VGG, GoogLeNet) on PaddlePaddle 3.x.
+
+>>> import paddlecnn
+>>> net = paddlecnn.models.create("lenet5", num_classes=10, in_channels=1)
+>>> history = paddlecnn.train(2, 32, net, data="mnist5k")      # doctest: +SKIP
+
+``runtime`` is imported first: it gives paddle all CPU cores and the fast MKL path
+(see :mod:`paddlecnn.runtime`) before anything else touches paddle.
+"""
+from . import runtime  # noqa: F401  (must come first)
+from . import models  # noqa: F401
+from .errors import PaddleCNNError  # noqa: F401
+
+__version__ = "0.1.0"
+
+# Heavier parts load on first use, so `python -m paddlecnn summary` starts fast.
+# Module names differ from the functions (training.train, not train.train) so that
+# importing the module never shadows the function on the package.
+_LAZY = {
+    "train": ("paddlecnn.training", "train"),
+    "evaluate": ("paddlecnn.evaluation", "evaluate"),
+    "predict": ("paddlecnn.prediction", "predict"),
+    "data": ("paddlecnn.data", None),
+    "arithmetic": ("paddlecnn.arithmetic", None),
+}
+
+
+def __getattr__(name):
+    if name not in _LAZY:
+        raise AttributeError(f"module 'paddlecnn' has no attribute {name!r}")
+    import importlib
+
+    module_name, attr = _LAZY[name]
+    module = importlib.import_module(module_name)
+    return module if attr is None else getattr(module, attr)
