@@ -120,3 +120,8 @@ def describe() -> str:
 
 _configure_mkl()
 set_threads()
+
+
+def quick_mode() -> bool:
+    """True when PADDLECNN_QUICK=1: lessons shrink to tiny subsets and 1-2 epochs (CI)."""
+    return os.environ.get("PADDLECNN_QUICK", "0") not in ("", "0", "false", "False")
