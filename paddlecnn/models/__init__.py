@@ -46,10 +46,49 @@ def create(name: str, num_classes: int = 1000, **options) -> paddle.nn.Layer:
 
 # Importing the family modules registers their names.
 from . import lenet, alexnet, vgg, googlenet, tricks  # noqa: E402,F401
-from .lenet import LeNet  # noqa: E402,F401
-from .alexnet import AlexNet  # noqa: E402,F401
-from .vgg import VGG, VGG_BN, to_fully_conv  # noqa: E402,F401
-from .googlenet import GoogLeNet, GoogLeNet_BN  # noqa: E402,F401
-from .tricks import (CNN, CNN_BaseLine, CNN_LeakyRelu, CNN_PoolReplaceFC,  # noqa: E402,F401
-                     CNN_DropOut, CNN_CoreSize3, CNN_ConcatConv, CNN_AllTricks)
 from .init import apply_init, list_inits  # noqa: E402,F401
+
+
+def to_fully_conv(model: paddle.nn.Layer) -> paddle.nn.Layer:
+    """VGG's FC head as convolutions (fc6 -> kxk conv, fc7/fc8 -> 1x1), same weights; see vgg.py."""
+    return vgg.to_fully_conv(model)
+
+
+# Seed 002 names its networks LeNet, AlexNet, VGG(layer=...), ... Readers of the post
+# find them here as thin factories over the registry (no second implementation).
+def _post_factory(name: str, doc: str):
+    def factory(num_classes: int = 1000, **options) -> paddle.nn.Layer:
+        return create(name, num_classes=num_classes, **options)
+
+    factory.__doc__ = f"{doc} Same as ``create({name!r}, num_classes, **options)``."
+    return factory
+
+
+def VGG(num_classes: int = 1000, layer: int = 16, **options) -> paddle.nn.Layer:
+    """Seed 002's ``VGG(layer=11/13/16/19)``: configurations A, B, D, E."""
+    return create(_vgg_name(layer), num_classes=num_classes, **options)
+
+
+def VGG_BN(num_classes: int = 1000, layer: int = 16, **options) -> paddle.nn.Layer:
+    """Seed 002's ``VGG_BN``: the same configurations with BatchNorm."""
+    return create(_vgg_name(layer) + "_bn", num_classes=num_classes, **options)
+
+
+def _vgg_name(layer: int) -> str:
+    if layer not in (11, 13, 16, 19):
+        raise PaddleCNNError(f"VGG layer={layer}: use 11, 13, 16 or 19")
+    return f"vgg{layer}"
+
+
+LeNet = _post_factory("lenet", "Seed 002's three-conv sigmoid LeNet.")
+AlexNet = _post_factory("alexnet", "Seed 002's AlexNet (96-256-384-384-256).")
+GoogLeNet = _post_factory("googlenet", "Inception v1 (GoogLeNet).")
+GoogLeNet_BN = _post_factory("googlenet_bn", "Inception v1 with BatchNorm.")
+CNN = _post_factory("cnn_sigmoid", "Trick series: the sigmoid baseline.")
+CNN_BaseLine = _post_factory("cnn_baseline", "Trick series: + BatchNorm.")
+CNN_LeakyRelu = _post_factory("cnn_leakyrelu", "Trick series: LeakyReLU.")
+CNN_PoolReplaceFC = _post_factory("cnn_poolreplacefc", "Trick series: global average pooling head.")
+CNN_DropOut = _post_factory("cnn_dropout", "Trick series: dropout in the head.")
+CNN_CoreSize3 = _post_factory("cnn_coresize3", "Trick series: 3x3 stacks.")
+CNN_ConcatConv = _post_factory("cnn_concatconv", "Trick series: multi-scale concat block.")
+CNN_AllTricks = _post_factory("cnn_alltricks", "Trick series: all tricks combined.")
