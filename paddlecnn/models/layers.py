@@ -19,18 +19,20 @@ def scaled(channels: int, width: float) -> int:
 
 
 def activation(name: Optional[str], channels: int = 1) -> nn.Layer:
-    """An activation layer by name: relu, sigmoid, leaky_relu, prelu (one slope per channel) or None."""
+    """An activation layer by name: relu, sigmoid, tanh, leaky_relu, prelu (one slope per channel) or None."""
     if name is None or name == "none":
         return nn.Identity()
     if name == "relu":
         return nn.ReLU()
     if name == "sigmoid":
         return nn.Sigmoid()
+    if name == "tanh":
+        return nn.Tanh()
     if name == "leaky_relu":
         return nn.LeakyReLU(LEAKY_SLOPE)
     if name == "prelu":
         return nn.PReLU(num_parameters=channels, init=0.25)
-    raise ValueError(f"unknown activation {name!r}; use relu, sigmoid, leaky_relu, prelu or none")
+    raise ValueError(f"unknown activation {name!r}; use relu, sigmoid, tanh, leaky_relu, prelu or none")
 
 
 class ConvAct(nn.Sequential):
