@@ -17,7 +17,7 @@ Both are OFF by default and change no results beyond float rounding:
 """
 from __future__ import annotations
 
-from typing import Tuple
+from typing import Optional, Tuple
 
 import paddle
 import paddle.nn as nn
@@ -44,15 +44,21 @@ def eligible(conv: nn.Layer) -> bool:
             and _symmetric_padding(conv) is not None)
 
 
+# Output maps up to this many pixels (16x16) use unfold+matmul; larger ones stay on
+# paddle's kernel, which was as fast or faster there (docs/performance.md, 2-core CPU).
+MAX_PIXELS = 256
+
+
 class FastConv2D(nn.Layer):
-    """A stride-1 ``nn.Conv2D`` computed as im2col (``F.unfold``) + one matrix product.
+    """A stride-1 ``nn.Conv2D`` computed as im2col (``F.unfold``) + ONE matrix product.
 
     (N, C_in, H, W) -> (N, C_out, H + 2*pad_h - k_h + 1, W + 2*pad_w - k_w + 1).
     Holds the *same* ``weight`` (C_out, C_in, k_h, k_w) and ``bias`` (C_out,) parameters
-    as the conv it replaces, under the same names.
+    as the conv it replaces, under the same names. Output maps larger than
+    ``max_pixels`` (H' * W') go through paddle's own conv kernel; ``None`` never does.
     """
 
-    def __init__(self, conv: nn.Conv2D):
+    def __init__(self, conv: nn.Conv2D, max_pixels: Optional[int] = MAX_PIXELS):
         super().__init__()
         if not eligible(conv):
             raise ValueError(f"FastConv2D needs a stride-1, dilation-1, groups-1 NCHW Conv2D, got {conv}")
@@ -60,30 +66,36 @@ class FastConv2D(nn.Layer):
         self.bias = conv.bias
         self.kernel_size = tuple(int(k) for k in conv.weight.shape[2:])
         self.padding = _symmetric_padding(conv)
+        self.max_pixels = max_pixels
         self._original = [conv]  # a list hides it from sublayer registration (no duplicate params)
 
     def forward(self, x: paddle.Tensor) -> paddle.Tensor:
-        n, _, h, w = x.shape
+        n, c_in, h, w = x.shape
         kh, kw = self.kernel_size
         ph, pw = self.padding
         oh, ow = h + 2 * ph - kh + 1, w + 2 * pw - kw + 1
+        if self.max_pixels is not None and oh * ow > self.max_pixels:
+            return F.conv2d(x, self.weight, self.bias, padding=[ph, pw])
         c_out = self.weight.shape[0]
         if (kh, kw) == (1, 1) and (ph, pw) == (0, 0):
-            cols = x.reshape([n, x.shape[1], h * w])  # a 1x1 conv needs no im2col copy
+            cols = x.reshape([n, c_in, h * w])  # a 1x1 conv needs no im2col copy
         else:
-            cols = F.unfold(x, [kh, kw], strides=1, paddings=[ph, pw])  # (N, C_in*kh*kw, L)
-        # (C_out, K) @ (N, K, L) -> (N, C_out, L): the batch rides along in one matmul call.
-        out = paddle.matmul(self.weight.reshape([c_out, -1]), cols)
+            cols = F.unfold(x, [kh, kw], strides=1, paddings=[ph, pw])  # (N, K=C_in*kh*kw, L=oh*ow)
+        # (N, K, L) -> (K, N*L): one GEMM over the whole batch instead of N small ones,
+        # which is where paddle's kernel loses on small, deep maps.
+        cols = cols.transpose([1, 0, 2]).reshape([cols.shape[1], n * oh * ow])
+        out = paddle.matmul(self.weight.reshape([c_out, -1]), cols)  # (C_out, N*L)
         if self.bias is not None:
-            out = out + self.bias.reshape([1, c_out, 1])
-        return out.reshape([n, c_out, oh, ow])
+            out = out + self.bias.reshape([c_out, 1])
+        return out.reshape([c_out, n, oh, ow]).transpose([1, 0, 2, 3])
 
     def to_conv(self) -> nn.Conv2D:
         """The original ``nn.Conv2D`` (sharing the parameters, so it has any training since)."""
         return self._original[0]
 
     def extra_repr(self) -> str:
-        return f"{self.weight.shape[1]}, {self.weight.shape[0]}, kernel_size={self.kernel_size}, padding={self.padding}"
+        return (f"{self.weight.shape[1]}, {self.weight.shape[0]}, kernel_size={self.kernel_size}, "
+                f"padding={self.padding}, max_pixels={self.max_pixels}")
 
 
 def _swap(model: nn.Layer, want, make) -> int:
@@ -97,14 +109,16 @@ def _swap(model: nn.Layer, want, make) -> int:
     return count
 
 
-def enable(model: nn.Layer, min_in_channels: int = 1) -> int:
+def enable(model: nn.Layer, min_in_channels: int = 1, max_pixels: Optional[int] = MAX_PIXELS) -> int:
     """Swap eligible Conv2D layers of ``model`` (in place) for :class:`FastConv2D`.
 
-    ``min_in_channels`` leaves thin first layers (e.g. 1 or 3 input channels, where
-    im2col is tiny anyway) on paddle's kernel when set above 1. Returns how many were
-    swapped; the model's outputs and gradients stay equal to float rounding.
+    ``min_in_channels`` leaves thin first layers (1 or 3 input channels, where im2col
+    is tiny anyway) on paddle's kernel when set above 1; ``max_pixels`` is passed on
+    (``None``: always unfold+matmul). Returns how many were swapped; outputs and
+    gradients stay equal to float rounding.
     """
-    return _swap(model, lambda m: eligible(m) and m.weight.shape[1] >= min_in_channels, FastConv2D)
+    return _swap(model, lambda m: eligible(m) and m.weight.shape[1] >= min_in_channels,
+                 lambda m: FastConv2D(m, max_pixels))
 
 
 def disable(model: nn.Layer) -> int:

@@ -1,0 +1,111 @@
+"""fastconv: unfold+matmul convolution equals paddle's conv forward and backward; conv+BN fusion."""
+import numpy as np
+import paddle
+import paddle.nn as nn
+import pytest
+
+from paddlecnn.models import fastconv
+
+
+def _net() -> nn.Sequential:
+    return nn.Sequential(
+        nn.Conv2D(3, 8, 3, padding=1), nn.ReLU(),
+        nn.Conv2D(8, 4, 1),                          # 1x1: the no-im2col path
+        nn.Conv2D(4, 6, 5, padding=[2, 2]),          # 5x5, padding given as a list
+        nn.Conv2D(6, 6, 3, bias_attr=False),         # no padding, no bias
+        nn.Conv2D(6, 6, 3, stride=2, padding=1),     # stride 2: not eligible
+        nn.Conv2D(6, 6, 3, padding=1, groups=2),     # grouped: not eligible
+        nn.Conv2D(6, 6, 3, padding=2, dilation=2))   # dilated: not eligible
+
+
+def _forward_backward(net, x):
+    x = x.detach()
+    x.stop_gradient = False
+    y = net(x)
+    # A weighted sum so every output element gets a different gradient.
+    (y * paddle.arange(y.numel(), dtype="float32").reshape(y.shape) / y.numel()).sum().backward()
+    grads = {n: p.grad.numpy().copy() for n, p in net.named_parameters()}
+    net.clear_gradients()
+    return y.numpy(), x.grad.numpy(), grads
+
+
+@pytest.mark.parametrize("max_pixels", [None, 0])  # None: always unfold; 0: always paddle's kernel
+def test_fastconv_equals_paddle_conv_forward_and_backward(max_pixels):
+    net = _net()
+    x = paddle.randn([2, 3, 10, 10])
+    y0, gx0, g0 = _forward_backward(net, x)
+    assert fastconv.enable(net, max_pixels=max_pixels) == 4
+    y1, gx1, g1 = _forward_backward(net, x)
+    assert y1.shape == y0.shape == (2, 6, 4, 4)
+    np.testing.assert_allclose(y1, y0, rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(gx1, gx0, rtol=1e-4, atol=1e-5)
+    assert g1.keys() == g0.keys()
+    for name in g0:
+        np.testing.assert_allclose(g1[name], g0[name], rtol=1e-4, atol=1e-4, err_msg=name)
+
+
+def test_enable_swaps_only_eligible_layers_and_keeps_parameters():
+    net = _net()
+    keys = list(net.state_dict().keys())
+    weight, n_params = net[0].weight, len(net.parameters())
+    assert fastconv.enable(net, min_in_channels=4) == 3     # the 3-channel first conv stays
+    kinds = [type(m).__name__ for m in net]
+    assert kinds == ["Conv2D", "ReLU", "FastConv2D", "FastConv2D", "FastConv2D", "Conv2D", "Conv2D", "Conv2D"]
+    assert list(net.state_dict().keys()) == keys            # checkpoints stay loadable
+    assert net[2].weight is _net_param(net, "2.weight")
+    assert net[0].weight is weight
+    assert len(net.parameters()) == n_params == 13         # 7 weights + 6 biases, none duplicated
+    assert fastconv.disable(net) == 3
+    assert all(type(m).__name__ != "FastConv2D" for m in net)
+
+
+def _net_param(net, name):
+    return dict(net.named_parameters())[name]
+
+
+def test_fastconv_trains_like_conv():
+    """Two SGD steps with and without fastconv land on the same weights."""
+    paddle.seed(1)
+    a = nn.Sequential(nn.Conv2D(2, 4, 3, padding=1), nn.ReLU(), nn.Flatten(), nn.Linear(4 * 6 * 6, 3))
+    b = nn.Sequential(nn.Conv2D(2, 4, 3, padding=1), nn.ReLU(), nn.Flatten(), nn.Linear(4 * 6 * 6, 3))
+    b.set_state_dict(a.state_dict())
+    fastconv.enable(b, max_pixels=None)
+    x, label = paddle.randn([5, 2, 6, 6]), paddle.to_tensor([0, 1, 2, 0, 1])
+    for net in (a, b):
+        opt = paddle.optimizer.SGD(0.1, parameters=net.parameters())
+        for _ in range(2):
+            nn.functional.cross_entropy(net(x), label).backward()
+            opt.step()
+            opt.clear_grad()
+    np.testing.assert_allclose(b[0].weight.numpy(), a[0].weight.numpy(), rtol=1e-5, atol=1e-6)
+
+
+def test_maybe_enable_is_off_by_default():
+    net = _net()
+    assert fastconv.maybe_enable(net) is net
+    assert type(net[0]) is nn.Conv2D
+    fastconv.maybe_enable(net, fastconv=True)
+    assert type(net[0]) is fastconv.FastConv2D
+
+
+def test_fuse_conv_bn_matches_eval_output():
+    net = nn.Sequential(nn.Conv2D(3, 5, 3, padding=1), nn.BatchNorm2D(5), nn.ReLU(),
+                        nn.Conv2D(5, 4, 3, bias_attr=False), nn.BatchNorm2D(4))
+    # Non-trivial running statistics and affine terms.
+    for bn in (net[1], net[4]):
+        c = bn.weight.shape[0]
+        bn._mean.set_value(paddle.rand([c]))
+        bn._variance.set_value(paddle.rand([c]) + 0.5)
+        bn.weight.set_value(paddle.rand([c]) + 0.5)
+        bn.bias.set_value(paddle.randn([c]))
+    net.eval()
+    x = paddle.randn([2, 3, 8, 8])
+    before = net(x).numpy()
+    assert fastconv.fuse_conv_bn(net) == 2
+    assert [type(m).__name__ for m in net] == ["Conv2D", "Identity", "ReLU", "Conv2D", "Identity"]
+    np.testing.assert_allclose(net(x).numpy(), before, rtol=1e-4, atol=1e-5)
+
+
+def test_fastconv_rejects_ineligible_conv():
+    with pytest.raises(ValueError, match="stride-1"):
+        fastconv.FastConv2D(nn.Conv2D(3, 3, 3, stride=2))
