@@ -1,0 +1,244 @@
+"""The model zoo: published parameter counts, the contract every registered model keeps
+(shapes, embed, min_input_size, training through paddle.Model), init schemes and LRN."""
+from __future__ import annotations
+
+import numpy as np
+import paddle
+import paddle.nn as nn
+import pytest
+
+from paddlecnn import models
+from paddlecnn.errors import PaddleCNNError
+from paddlecnn.models import apply_init, create, list_inits, list_models
+from paddlecnn.models.alexnet import paper_lrn
+
+NAMES = list_models()
+NUM_CLASSES = 7
+WIDTH = 0.125
+
+
+def n_params(model: nn.Layer) -> int:
+    """Trainable size as papers count it: BatchNorm running statistics excluded."""
+    return sum(int(p.numel()) for name, p in model.named_parameters()
+               if not name.endswith(("_mean", "_variance")))
+
+
+def model_class(name: str) -> type:
+    factory = models._REGISTRY[name]
+    return getattr(factory, "func", factory)  # presets are functools.partial
+
+
+def small_size(name: str) -> int:
+    return max(getattr(model_class(name), "min_input_size", 32), 32)
+
+
+def small(name: str, **options) -> nn.Layer:
+    return create(name, num_classes=NUM_CLASSES, in_channels=3, input_size=small_size(name),
+                  width=WIDTH, **options)
+
+
+def batch(size: int, n: int = 2) -> paddle.Tensor:
+    return paddle.to_tensor(np.random.default_rng(0).standard_normal((n, 3, size, size)).astype("float32"))
+
+
+@pytest.fixture(scope="module")
+def full_size():
+    """The published networks at 1000 classes, built once (2 x 62M + 7M + 25M weights)."""
+    return {name: create(name) for name in ("alexnet", "alexnet_paper", "googlenet", "lenet")}
+
+
+def test_published_parameter_counts(full_size):
+    assert n_params(full_size["alexnet"]) == 62_378_344
+    assert n_params(full_size["alexnet_paper"]) == 62_378_344  # one tower; LRN has no weights
+    assert n_params(full_size["googlenet"]) == 6_998_552
+    # seed 002's LeNet: 456 + 2,416 + 30,840 (convs) + 25,200,084 (fc84) + 85,000 (fc)
+    assert n_params(full_size["lenet"]) == 25_318_796
+    assert n_params(create("lenet5", num_classes=10, in_channels=1, input_size=32)) == 61_706
+
+
+def test_flatten_sizes(full_size):
+    # paddle's Linear weight is [in, out]
+    assert full_size["alexnet"].classifier.fc6.weight.shape == [256 * 6 * 6, 4096]
+    assert full_size["alexnet_paper"].classifier.fc6.weight.shape == [256 * 6 * 6, 4096]  # at 227
+    assert full_size["lenet"].classifier.fc1.weight.shape == [120 * 50 * 50, 84]
+    assert create("lenet5", num_classes=10).classifier.fc1.weight.shape == [16 * 5 * 5, 120]
+    assert create("lenet5", num_classes=10, input_size=28).classifier.fc1.weight.shape == [16 * 4 * 4, 120]
+    paper = create("alexnet_paper", num_classes=10, width=0.125)  # 227 unpadded -> 55 -> ... -> 6
+    assert paper.input_size == paper.default_input_size == 227
+    assert paper.classifier.fc6.weight.shape == [32 * 6 * 6, 512]
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_forward_backward_embed(name):
+    model = small(name)
+    assert isinstance(model.classifier, nn.Sequential) and isinstance(model.classifier[-1], nn.Linear)
+    assert model.default_init in list_inits()
+    size = small_size(name)
+    x = batch(size)
+    model.train()
+    out = model(x)
+    assert out.shape == [2, NUM_CLASSES]
+    loss = nn.functional.cross_entropy(out, paddle.to_tensor([[1], [5]], dtype="int64"))
+    loss.backward()
+    assert np.isfinite(out.numpy()).all() and np.isfinite(float(loss))
+    grads = {n: p.grad for n, p in model.named_parameters() if not p.stop_gradient}
+    assert all(g is not None and np.isfinite(g.numpy()).all() for g in grads.values())
+    assert np.abs(model.classifier[-1].weight.grad.numpy()).max() > 0
+
+    model.eval()
+    with paddle.no_grad():
+        feats, logits = model.embed(x), model(x)
+    dim = model.classifier[-1].weight.shape[0]
+    assert feats.shape == [2, dim]
+    # embed is exactly what the final Linear sees, and nothing squashes the logits
+    np.testing.assert_allclose(model.classifier[-1](feats).numpy(), logits.numpy(), atol=1e-5)
+    assert (logits.numpy() < 0).any()
+
+
+def test_embed_widths():
+    x = batch(67)
+    assert create("alexnet", width=0.25, input_size=67).eval().embed(x).shape == [2, 1024]
+    assert create("googlenet", width=0.25, input_size=67).eval().embed(x).shape == [2, 256]
+    assert create("lenet5", in_channels=3, width=0.5).eval().embed(batch(32)).shape == [2, 42]
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_min_input_size_is_exact(name):
+    probe = create(name, num_classes=NUM_CLASSES, in_channels=3, width=WIDTH,
+                   input_size=model_class(name).min_input_size)
+    smallest = probe.min_input_size  # exact for this preset (AlexNet's depends on conv1 padding)
+    model = create(name, num_classes=NUM_CLASSES, in_channels=3, width=WIDTH, input_size=smallest)
+    assert model.eval()(batch(smallest)).shape == [2, NUM_CLASSES]
+    with pytest.raises(ValueError, match="input_size"):
+        create(name, num_classes=NUM_CLASSES, in_channels=3, width=WIDTH, input_size=smallest - 1)
+
+
+def test_known_minimum_sizes():
+    mins = {n: create(n, num_classes=3, in_channels=3, width=WIDTH, input_size=227).min_input_size
+            for n in ("lenet5", "lenet", "alexnet", "alexnet_paper", "googlenet")}
+    assert mins == {"lenet5": 16, "lenet": 28, "alexnet": 63, "alexnet_paper": 67, "googlenet": 1}
+    with pytest.raises(ValueError, match="input_size=8 .*>= 16"):
+        create("lenet5", input_size=8)
+
+
+class _Tiny(paddle.io.Dataset):
+    """Four random images, labels 0..3."""
+
+    def __init__(self, size: int):
+        super().__init__()
+        self.x = np.random.default_rng(1).standard_normal((4, 3, size, size)).astype("float32")
+        self.y = np.arange(4, dtype="int64").reshape(4, 1)
+
+    def __getitem__(self, i):
+        return self.x[i], self.y[i]
+
+    def __len__(self):
+        return 4
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_trains_with_paddle_model(name):
+    model = small(name)
+    before = model.classifier[-1].weight.numpy().copy()
+    hapi = paddle.Model(model)
+    hapi.prepare(paddle.optimizer.SGD(learning_rate=0.1, parameters=model.parameters()),
+                 paddle.nn.CrossEntropyLoss(), paddle.metric.Accuracy())
+    hapi.fit(_Tiny(small_size(name)), batch_size=2, epochs=1, verbose=0, shuffle=False)
+    assert np.abs(model.classifier[-1].weight.numpy() - before).max() > 0
+
+
+@pytest.mark.parametrize("name", ["googlenet", "googlenet_bn"])
+def test_googlenet_aux_outputs(name):
+    x = batch(32)
+    model = create(name, num_classes=NUM_CLASSES, input_size=32, width=WIDTH, aux_logits=True)
+    outs = model.train()(x)
+    assert isinstance(outs, tuple) and len(outs) == 3
+    assert all(o.shape == [2, NUM_CLASSES] for o in outs)
+    # the trainer's weighting: main + 0.3 * each auxiliary loss; the aux heads get gradients
+    label = paddle.to_tensor([[0], [3]], dtype="int64")
+    loss = sum(w * nn.functional.cross_entropy(o, label) for w, o in zip((1.0, 0.3, 0.3), outs))
+    loss.backward()
+    assert np.abs(model.aux1.fc2.weight.grad.numpy()).max() > 0
+    assert np.abs(model.aux2.fc2.weight.grad.numpy()).max() > 0
+    assert isinstance(model.eval()(x), paddle.Tensor)
+    plain = create(name, num_classes=NUM_CLASSES, input_size=32, width=WIDTH)
+    assert isinstance(plain.train()(x), paddle.Tensor) and not hasattr(plain, "aux1")
+
+
+def test_googlenet_conv_layout():
+    def count(model, kind):
+        return sum(isinstance(m, kind) for m in model.features.sublayers())
+
+    plain, bn = (create(n, input_size=32, width=WIDTH) for n in ("googlenet", "googlenet_bn"))
+    # stem 3 convs + 9 Inception blocks x 6 convs; a ReLU after every one (paper, not paddle.vision)
+    assert count(plain, nn.Conv2D) == count(plain, nn.ReLU) == 57
+    assert count(plain, nn.BatchNorm2D) == 0
+    assert count(bn, nn.Conv2D) == count(bn, nn.BatchNorm2D) == count(bn, nn.ReLU) == 57
+    assert all(m.bias is not None for m in plain.sublayers() if isinstance(m, nn.Conv2D))
+
+
+def test_lenet5_options():
+    model = create("lenet5", num_classes=10, act="tanh", pool="max")
+    assert isinstance(model.features.act1, nn.Tanh) and isinstance(model.features.pool1, nn.MaxPool2D)
+    default = create("lenet5", num_classes=10)
+    assert isinstance(default.features.act1, nn.Sigmoid) and isinstance(default.features.pool1, nn.AvgPool2D)
+    assert default.eval()(paddle.rand([3, 1, 32, 32])).shape == [3, 10]
+    with pytest.raises(ValueError, match="pool"):
+        create("lenet5", pool="median")
+
+
+def _conv_and_linear(model):
+    return [(n, m) for n, m in model.named_sublayers() if isinstance(m, (nn.Conv2D, nn.Linear))]
+
+
+def test_alexnet_paper_init():
+    model = create("alexnet_paper", num_classes=10, input_size=67, width=0.5)
+    assert isinstance(model.features.lrn1, nn.LocalResponseNorm)
+    apply_init(model, "msra")
+    apply_init(model, "alexnet_paper")
+    ones = {n for n, m in _conv_and_linear(model) if np.all(m.bias.numpy() == 1.0)}
+    zeros = {n for n, m in _conv_and_linear(model) if np.all(m.bias.numpy() == 0.0)}
+    assert ones == {"features.conv2", "features.conv4", "features.conv5", "classifier.fc6", "classifier.fc7"}
+    assert zeros == {"features.conv1", "features.conv3", "classifier.fc8"}
+    for name, layer in _conv_and_linear(model):  # every layer holds >= 17k weights at width 0.5
+        std = float(layer.weight.numpy().std())
+        assert abs(std - 0.01) < 0.0005, (name, std)
+
+
+def test_msra_init():
+    model = create("alexnet", num_classes=10, input_size=67, width=0.25)
+    apply_init(model, "normal_0.01")
+    apply_init(model, "msra")
+    for name, layer in _conv_and_linear(model):
+        w = layer.weight.numpy()
+        fan_in = w.shape[0] if isinstance(layer, nn.Linear) else int(np.prod(w.shape[1:]))
+        expected = np.sqrt(2.0 / fan_in)
+        assert abs(w.std() / expected - 1) < 0.06, (name, w.std(), expected)
+        assert np.all(layer.bias.numpy() == 0.0)
+
+
+def test_unknown_init_scheme():
+    with pytest.raises(PaddleCNNError, match="bogus"):
+        apply_init(create("lenet5", num_classes=10), "bogus")
+
+
+def _paper_lrn_numpy(a, size=5, alpha=1e-4, beta=0.75, k=2.0):
+    """Krizhevsky et al. section 3.3, summing over channels [c - size//2, c + size//2] clipped."""
+    out = np.empty_like(a)
+    channels = a.shape[1]
+    for c in range(channels):
+        lo, hi = max(0, c - size // 2), min(channels - 1, c + size // 2)
+        out[:, c] = a[:, c] / (k + alpha * (a[:, lo:hi + 1] ** 2).sum(axis=1)) ** beta
+    return out
+
+
+def test_lrn_matches_paper_formula():
+    a = np.random.default_rng(2).uniform(-10, 10, (2, 7, 3, 4))
+    expected = _paper_lrn_numpy(a.astype("float64"))
+    x = paddle.to_tensor(a.astype("float32"))
+    model_lrn = create("alexnet_paper", num_classes=3, width=WIDTH).features.lrn2
+    for layer in (paper_lrn(), model_lrn):
+        assert np.abs(layer(x).numpy() - expected).max() < 1e-5
+    # paddle's own alpha means alpha / size: passing the paper's 1e-4 unchanged is off
+    naive = nn.LocalResponseNorm(5, alpha=1e-4, beta=0.75, k=2.0)
+    assert np.abs(naive(x).numpy() - expected).max() > 1e-2
