@@ -7,8 +7,8 @@ Registered names:
 * ``lenet`` -> :class:`LeNetLarge`, the network seed 002 trains on 224x224 Caltech-101
   images (a third convolution instead of the 120-unit FC layer, max-pooling, sigmoid).
 
->>> net = create("lenet5", num_classes=10)                  # 1x32x32 digits, 61,706 parameters
->>> net = create("lenet5", num_classes=10, input_size=28)   # MNIST's native size
+>>> net = paddlecnn.models.create("lenet5", num_classes=10)  # 1x32x32 digits, 61,706 parameters
+>>> net = paddlecnn.models.create("lenet5", num_classes=10, input_size=28)  # MNIST size
 """
 from __future__ import annotations
 
