@@ -61,9 +61,9 @@ class TrickCNN(nn.Layer):
                  double_conv: bool = False, concat_blocks: Sequence[int] = (), head: str = "fc",
                  dropout: float = 0.0):
         super().__init__()
-        if input_size < self.min_input_size:
-            raise ValueError(f"input_size {input_size} is too small for TrickCNN: five 2x2 pools "
-                             f"need input_size >= {self.min_input_size}")
+        if not isinstance(input_size, int) or input_size < self.min_input_size:
+            raise ValueError(f"input_size {input_size!r} does not fit TrickCNN: five 2x2 pools need an int "
+                             f"input_size >= {self.min_input_size} (the smallest that works)")
         if not set(concat_blocks) <= {5, 6}:
             raise ValueError(f"concat_blocks {tuple(concat_blocks)}: only stages 5 and 6 (1024 channels) "
                              "can be concat blocks")

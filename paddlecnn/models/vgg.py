@@ -28,6 +28,7 @@ import paddle
 import paddle.nn as nn
 
 from . import register
+from .alexnet import paper_lrn
 from .init import apply_init
 from .layers import activation, scaled
 from ..errors import PaddleCNNError
@@ -77,9 +78,8 @@ def make_layers(cfg: Sequence[Entry], batch_norm: Union[bool, str] = False, in_c
             if pool_dropout:
                 layers.append(nn.Dropout(pool_dropout))
         elif entry == "LRN":
-            # Krizhevsky's n=5, alpha=1e-4, beta=0.75, k=2. Paddle averages the squares
-            # over the n channels instead of summing them, hence alpha * n.
-            layers.append(nn.LocalResponseNorm(5, alpha=1e-4 * 5, beta=0.75, k=2.0))
+            # The paper reuses Krizhevsky's LRN (n=5, alpha=1e-4, beta=0.75, k=2).
+            layers.append(paper_lrn())
         else:
             out, kernel = entry if isinstance(entry, tuple) else (entry, 3)
             out = scaled(out, width)
@@ -125,9 +125,9 @@ class VGGNet(nn.Layer):
         super().__init__()
         if cfg not in CFGS:
             raise ValueError(f"unknown VGG cfg {cfg!r}; use one of {', '.join(CFGS)}")
-        if input_size < self.min_input_size:
-            raise ValueError(f"input_size {input_size} is too small for VGG: five 2x2 pools "
-                             f"need input_size >= {self.min_input_size}")
+        if not isinstance(input_size, int) or input_size < self.min_input_size:
+            raise ValueError(f"input_size {input_size!r} does not fit VGG: five 2x2 pools need an int "
+                             f"input_size >= {self.min_input_size} (the smallest that works)")
         self.num_classes, self.input_size, self.cfg = num_classes, input_size, cfg
         self.features = make_layers(CFGS[cfg], batch_norm, in_channels, width, act, pool_dropout)
         pooled = input_size // 32
