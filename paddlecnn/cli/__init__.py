@@ -14,7 +14,7 @@ from typing import List, Optional
 
 from ..errors import PaddleCNNError
 
-SUBCOMMANDS = ("summary",)
+SUBCOMMANDS = ("summary", "bench", "evaluate", "predict", "export", "data")
 
 
 def build_parser() -> argparse.ArgumentParser:

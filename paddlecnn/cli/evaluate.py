@@ -1,0 +1,72 @@
+"""``python -m paddlecnn evaluate RUN_DIR_OR_CHECKPOINT --data LIST_OR_BUILTIN [--method ...]``.
+
+Prints loss, top-1, top-5 and per-class accuracy, and saves metrics.json,
+confusion.csv and confusion.png (default: ``<run>/eval-<method>/``).
+"""
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from ..errors import PaddleCNNError
+
+
+def add_parser(subparsers) -> None:
+    from ..evaluation import METHODS
+
+    p = subparsers.add_parser(
+        "evaluate", help="loss, top-1/top-5, per-class accuracy and confusion matrix of a trained run",
+        description="Evaluate a run folder or checkpoint with a test-time method: center (one centre crop), "
+                    "ten_crop (AlexNet), dense (VGG's fully-convolutional, multi-scale with --scales), "
+                    "multi_crop+dense, or ensemble (posteriors of several runs averaged).")
+    p.add_argument("run", help="run folder (logs/...) or .pdparams/.pdckpt file")
+    p.add_argument("--data", default=None,
+                   help="built-in dataset name or list file (default: the run's own data)")
+    p.add_argument("--split", default="test", help="split of a built-in dataset (default: test)")
+    p.add_argument("--method", choices=METHODS, default="center", help="test-time method (default: center)")
+    p.add_argument("--scales", type=int, nargs="+", default=None, metavar="Q",
+                   help="dense test scales in the paper's pixels (224-pixel crops), e.g. 256 384 512; "
+                        "scaled by input_size/224")
+    p.add_argument("--checkpoints", nargs="+", default=None, metavar="RUN",
+                   help="more runs for --method ensemble")
+    p.add_argument("--member-method", choices=METHODS[:-1], default="center",
+                   help="method of each ensemble member (default: center)")
+    p.add_argument("--no-flip", action="store_true", help="dense: do not average the mirrored image")
+    p.add_argument("--batch-size", type=int, default=32, help="images per forward pass (default 32)")
+    p.add_argument("--out", default=None, help="folder for metrics.json, confusion.csv/png "
+                                               "(default: <run>/eval-<method>)")
+    p.add_argument("--device", default=None, help="cpu, gpu or gpu:N (default: gpu if available)")
+    p.set_defaults(func=run)
+
+
+def default_out(run_path: str, method: str) -> Path:
+    path = Path(run_path)
+    folder = path if path.is_dir() else path.parent
+    return folder / f"eval-{method.replace('+', '-')}"
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..evaluation import evaluate, load_any
+    from ..runtime import get_device
+
+    if args.device:
+        get_device(args.device)
+    data = args.data
+    if data is None:
+        _, info = load_any(args.run)
+        data = (info.get("config") or {}).get("data")
+        if not data:
+            raise PaddleCNNError(f"{args.run}: the run does not record its data; pass --data LIST_OR_BUILTIN")
+    out = Path(args.out) if args.out else default_out(args.run, args.method)
+    result = evaluate(args.run, data, method=args.method, scales=args.scales, batch_size=args.batch_size,
+                      checkpoints=args.checkpoints, out_dir=out, split=args.split, flip=not args.no_flip,
+                      member_method=args.member_method, progress=True)
+    print(result)
+    if result.scales:
+        print(f"test scales Q (pixels): {result.scales}")
+    width = max(len(n) for n in result.class_names)
+    for name, acc, count in zip(result.class_names, result.per_class, result.confusion.sum(1)):
+        shown = "  n/a" if count == 0 else f"{100 * acc:5.1f}%"
+        print(f"  {name:<{width}}  {shown}  ({count} images)")
+    print(f"saved {out / 'metrics.json'}, confusion.csv, confusion.png")
+    return 0

@@ -1,0 +1,87 @@
+"""``python -m paddlecnn predict RUN_DIR_OR_CHECKPOINT IMAGE_OR_FOLDER ... [--topk 5]``.
+
+Prints the top-k class names and probabilities of each image, with the class names
+saved with the run. Unreadable images are reported one per line and the others are
+still predicted; the exit code is 1 when any image failed, else 0.
+
+Looking inside the model (seed 003's experiments):
+``--filters grid.png`` saves the first layer's kernels as an image grid;
+``--neighbours DATA --montage nn.png`` retrieves, for a few images of DATA, the
+nearest images by Euclidean distance of their penultimate-layer features.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+
+from ..errors import PaddleCNNError
+
+
+def add_parser(subparsers) -> None:
+    p = subparsers.add_parser(
+        "predict", help="top-k classes of images; first-layer filters; feature nearest neighbours",
+        description="Predict image files or folders with a trained run, printing class names and probabilities. "
+                    "Exit code 1 when any image could not be read.")
+    p.add_argument("run", help="run folder (logs/...) or .pdparams/.pdckpt file")
+    p.add_argument("images", nargs="*", help="image files and/or folders (searched recursively)")
+    p.add_argument("--topk", type=int, default=5, help="classes shown per image (default 5)")
+    p.add_argument("--batch-size", type=int, default=16, help="images per forward pass (default 16)")
+    p.add_argument("--filters", default=None, metavar="PNG", help="save the first conv layer's kernels as a grid")
+    p.add_argument("--neighbours", default=None, metavar="DATA",
+                   help="built-in dataset or list file to search by penultimate-layer features")
+    p.add_argument("--split", default="test", help="split of --neighbours (default: test)")
+    p.add_argument("--queries", type=int, default=6, help="query images for --neighbours (default 6)")
+    p.add_argument("-k", type=int, default=5, help="neighbours per query (default 5)")
+    p.add_argument("--montage", default="neighbours.png", metavar="PNG",
+                   help="where --neighbours saves the montage (default neighbours.png)")
+    p.add_argument("--device", default=None, help="cpu, gpu or gpu:N (default: gpu if available)")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..runtime import get_device
+
+    if args.device:
+        get_device(args.device)
+    if not (args.images or args.filters or args.neighbours):
+        raise PaddleCNNError("give IMAGE_OR_FOLDER to predict, --filters PNG or --neighbours DATA")
+    failed = 0
+    if args.images:
+        failed = _predict(args)
+    if args.filters:
+        from ..prediction import filter_grid
+
+        grid = filter_grid(args.run, args.filters)
+        print(f"saved {args.filters} ({grid.shape[1]}x{grid.shape[0]} pixels)")
+    if args.neighbours:
+        _neighbours(args)
+    return 1 if failed else 0
+
+
+def _predict(args: argparse.Namespace) -> int:
+    from ..prediction import predict
+
+    results = predict(args.run, args.images, topk=args.topk, batch_size=args.batch_size)
+    for r in results:
+        print(r, file=sys.stdout if r.ok else sys.stderr)
+    failed = sum(not r.ok for r in results)
+    if failed:
+        print(f"{failed} of {len(results)} images could not be read", file=sys.stderr)
+    return failed
+
+
+def _neighbours(args: argparse.Namespace) -> None:
+    import numpy as np
+
+    from ..evaluation import load_any
+    from ..prediction import extract_features, nearest_neighbours, neighbour_montage
+    from .. import data
+
+    model, info = load_any(args.run)
+    kwargs = {k: info[k] for k in ("input_size", "channels", "mean", "std") if info.get(k)}
+    dataset = data.load(args.neighbours, split=args.split, **kwargs)
+    feats, _ = extract_features(model, dataset, batch_size=args.batch_size)
+    queries = np.linspace(0, len(dataset) - 1, min(args.queries, len(dataset))).round().astype(int)
+    idx, dist = nearest_neighbours(feats, queries, k=args.k)
+    path = neighbour_montage(dataset, queries, idx, args.montage, distances=dist)
+    print(f"features {feats.shape[1]}-d for {feats.shape[0]} images; saved {path}")
