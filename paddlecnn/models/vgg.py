@@ -18,6 +18,9 @@ vgg16_prelu is seed 000's VGG16 (PReLU, BatchNorm after the activation, dropout)
 A-LRN has no BatchNorm twin: BN normalises the same activations LRN does (and
 better), and the paper itself found LRN useless, so LRN+BN would be a network
 nobody published or needs.
+
+:func:`to_fully_conv` turns fc6/fc7/fc8 into convolutions with the same weights, for
+the paper's dense evaluation on whole images (a class score map per image).
 """
 from __future__ import annotations
 
