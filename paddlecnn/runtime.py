@@ -27,6 +27,9 @@ _USER_MKL = os.environ.get("MKL_DEBUG_CPU_TYPE")
 
 # paddle warns at import that ccache is missing; it only matters for C++ extensions.
 warnings.filterwarnings("ignore", message=r".*ccache.*")
+# BatchNorm in training mode warns on every call that it tracks running statistics,
+# which is what we want; the notice would only clutter lessons and logs.
+warnings.filterwarnings("ignore", message=r"When training, we now always track global mean")
 # With OMP_NUM_THREADS > 1 paddle prints a data-parallel warning to stderr at import;
 # we apply the user's thread count after import instead, through set_num_threads.
 if _USER_OMP is not None:
