@@ -97,7 +97,8 @@ def evaluate(model_or_checkpoint: Union[ModelLike, Sequence[ModelLike]], dataset
              scales: Optional[Sequence[int]] = None, batch_size: int = 32,
              checkpoints: Optional[Sequence[ModelLike]] = None, out_dir: Optional[Union[str, Path]] = None,
              input_size: Optional[int] = None, split: str = "test", flip: bool = True,
-             member_method: str = "center", progress: bool = False) -> EvalResult:
+             member_method: str = "center", resize: Optional[int] = None, subset: Optional[int] = None,
+             progress: bool = False) -> EvalResult:
     """Evaluate a model (or a run folder / checkpoint file) on ``dataset``.
 
     Args:
@@ -106,8 +107,10 @@ def evaluate(model_or_checkpoint: Union[ModelLike, Sequence[ModelLike]], dataset
             for ``method="ensemble"``.
         dataset: any ``paddle.io.Dataset`` of (float32 (C, H, W) image, int label),
             used as it is; or a built-in dataset name / list file, loaded here with a
-            resize-only transform (shorter side S = 256/224 * input_size, no crop, the
-            run's mean/std) so ``ten_crop`` and ``dense`` see the uncropped image.
+            resize-only transform (see :func:`eval_dataset`) so ``ten_crop`` and
+            ``dense`` see the uncropped image: shorter side S = 256/224 * input_size
+            (for ``center``: S = input_size unless the run trained with a crop-based
+            preset, see :func:`center_resize`), the run's mean/std.
         method: one of :data:`METHODS`.
         scales: test scales Q in the papers' pixels (224-pixel crops), scaled by
             ``input_size / 224``; ``dense`` only; default ``[256]``.
@@ -119,6 +122,8 @@ def evaluate(model_or_checkpoint: Union[ModelLike, Sequence[ModelLike]], dataset
         split: the split loaded when ``dataset`` is a name.
         flip: ``dense`` also averages the horizontally flipped image (the paper does).
         member_method: the method each ``ensemble`` member uses.
+        resize: override S, the shorter side in pixels a named dataset is resized to.
+        subset: evaluate a seeded, stratified subset of this many images of a named dataset.
         progress: show a tqdm progress bar.
 
     Returns:
@@ -138,7 +143,9 @@ def evaluate(model_or_checkpoint: Union[ModelLike, Sequence[ModelLike]], dataset
     model, info = loaded[0]
     size = input_size or info.get("input_size") or getattr(model, "input_size", None)
     if not isinstance(dataset, paddle.io.Dataset):
-        dataset = eval_dataset(dataset, split=split, info=info, input_size=size)
+        if size and resize is None and (method == "center" or (method == "ensemble" and member_method == "center")):
+            resize = center_resize(info, size)
+        dataset = eval_dataset(dataset, split=split, info=info, input_size=size, resize=resize, subset=subset)
     q = _test_scales(method, member_method, scales, size, dataset)
 
     if method == "ensemble":
@@ -213,24 +220,49 @@ def load_any(model_or_checkpoint: ModelLike) -> Tuple[nn.Layer, dict]:
 
 
 def eval_dataset(name_or_list, split: str = "test", info: Optional[dict] = None,
-                 input_size: Optional[int] = None, resize: Optional[int] = None):
+                 input_size: Optional[int] = None, resize: Optional[int] = None, subset: Optional[int] = None):
     """Load a built-in dataset or list file for test-time methods: resized, not cropped to the model.
 
     Each image's shorter side becomes ``resize`` pixels (default S = round(256/224 *
     input_size), the papers' test scale), then the central S x S square is kept so
-    images batch together; normalised with the run's mean/std (``info``) when known.
+    images batch together. Normalised with the run's mean/std (``info``), else the
+    dataset's own (its training split's statistics).
     """
     from . import data
 
     info = info or {}
-    kwargs = {"split": split}
+    kwargs = {"split": split, "subset": subset}
     if info.get("channels"):
         kwargs["channels"] = info["channels"]
     if input_size:
+        kwargs["input_size"] = input_size
+    dataset = data.load(name_or_list, **kwargs)
+    if input_size:
         side = resize or scale_size(PAPER_SCALE, input_size)
-        kwargs["input_size"] = side
-        kwargs["transform"] = resize_transform(side, info.get("mean"), info.get("std"))
-    return data.load(name_or_list, **kwargs)
+        mean = info.get("mean") or dataset.mean
+        std = info.get("std") or dataset.std
+        dataset.transform = resize_transform(side, mean, std)
+        dataset.transform_name = dataset.transform.name
+    return dataset
+
+
+# Training presets that crop input_size out of an image resized to 256/224 of it: their
+# centre view is a crop of that larger image (ImageNet style), not the whole image.
+CROP_PRESETS = ("alexnet", "vgg_scale_jitter", "mx_aug", "center_crop")
+
+
+def train_preset(info: dict) -> Optional[str]:
+    """The transform preset the run trained with, when its config records one."""
+    config = info.get("config") or {}
+    for key in ("transform", "train_transform", "augment"):
+        if isinstance(config.get(key), str):
+            return config[key]
+    return None
+
+
+def center_resize(info: dict, input_size: int) -> int:
+    """Shorter side for the single centre view: S = 256/224 * s after crop-based training, else s."""
+    return scale_size(PAPER_SCALE, input_size) if train_preset(info) in CROP_PRESETS else int(input_size)
 
 
 def resize_transform(side: int, mean=None, std=None):

@@ -22,7 +22,7 @@ import paddle.nn as nn
 import paddle.nn.functional as F
 
 from .errors import PaddleCNNError
-from .evaluation import ModelLike, load_any
+from .evaluation import CROP_PRESETS, ModelLike, load_any, train_preset
 
 PathLike = Union[str, Path]
 
@@ -68,8 +68,9 @@ def predict(model_or_checkpoint: ModelLike, images: Union[PathLike, Sequence[Pat
             std: Optional[Sequence[float]] = None, channels: Optional[int] = None) -> List[Prediction]:
     """Top-``topk`` classes of each image file (a file, a folder, or a list of them).
 
-    Images get the run's evaluation preprocessing (the ``"eval"`` transform preset at
-    the run's ``input_size``, mean and std, with the run's channels); arguments given
+    Images get the run's evaluation preprocessing (the ``"eval"`` transform preset, or
+    ``"center_crop"`` after crop-based training, at the run's ``input_size``, mean and
+    std, with the run's channels), as ``evaluate(method="center")``; arguments given
     here override the run's values. Class names come from the run (or the model's
     ``class_names``), else class indices. Returns one :class:`Prediction` per file, in
     order; a file that cannot be decoded gets ``error`` set instead of ``top``.
@@ -119,25 +120,34 @@ def _eval_transform(model, info, input_size, mean, std, channels):
     size = input_size or info.get("input_size") or getattr(model, "input_size", None)
     if not size:
         raise PaddleCNNError("input_size is unknown: pass input_size= (--input-size) the model was trained at")
-    mean = mean if mean is not None else info.get("mean", [0.5] * channels)
-    std = std if std is not None else info.get("std", [0.5] * channels)
-    return transforms.build("eval", int(size), list(mean), list(std)), int(channels)
+    mean = mean if mean is not None else info.get("mean") or [0.5] * channels
+    std = std if std is not None else info.get("std") or [0.5] * channels
+    # The centre view evaluate() uses: a crop of the 256/224 image after crop-based training.
+    preset = "center_crop" if train_preset(info) in CROP_PRESETS else "eval"
+    return transforms.build(preset, int(size), list(mean), list(std)), int(channels)
 
 
 # ----------------------------------------------------------------------------- features
 
-def extract_features(model: ModelLike, dataset, batch_size: int = 32) -> Tuple[np.ndarray, np.ndarray]:
+def extract_features(model: ModelLike, dataset, batch_size: int = 32,
+                     input_size: Optional[int] = None) -> Tuple[np.ndarray, np.ndarray]:
     """Penultimate-layer features of every image: (N, D) float32 and labels (N,) int64.
 
     Uses the model's ``embed(x)`` (AlexNet/VGG fc7 4096*width, GoogLeNet 1024*width);
-    for a model without one, the input of its last Linear layer.
+    for a model without one, the input of its last Linear layer. Images larger than
+    ``input_size`` (default: the run's / model's) are centre-cropped to it first.
     """
-    net, _ = load_any(model)
+    from .evaluation import center_crop
+
+    net, info = load_any(model)
+    size = input_size or info.get("input_size") or getattr(net, "input_size", None)
     embed = getattr(net, "embed", None) or _last_linear_input(net)
     loader = paddle.io.DataLoader(dataset, batch_size=batch_size, shuffle=False, num_workers=0)
     feats, labels = [], []
     with paddle.no_grad():
         for x, y in loader:
+            if size and min(x.shape[-2:]) > size:
+                x = center_crop(x, size)
             feats.append(embed(x).reshape([x.shape[0], -1]).numpy())
             labels.append(np.asarray(y).reshape(-1))
     return np.concatenate(feats).astype(np.float32), np.concatenate(labels).astype(np.int64)
@@ -224,10 +234,9 @@ def _tile(dataset, index: int, size: int):
         img = dataset.image(index)
     else:
         x = np.asarray(dataset[index][0], dtype=np.float32)
-        mean = np.asarray(getattr(dataset, "mean", None) or [0.0] * x.shape[0], np.float32)[:, None, None]
-        std = np.asarray(getattr(dataset, "std", None) or [1.0] * x.shape[0], np.float32)[:, None, None]
-        if getattr(dataset, "mean", None) is not None:
-            x = x * std + mean
+        mean, std = getattr(dataset, "mean", None), getattr(dataset, "std", None)
+        if mean is not None and std is not None:
+            x = x * np.asarray(std, np.float32).reshape(-1, 1, 1) + np.asarray(mean, np.float32).reshape(-1, 1, 1)
         else:  # unknown normalisation: stretch to [0, 1]
             x = (x - x.min()) / max(float(x.max() - x.min()), 1e-12)
         arr = (np.clip(x, 0, 1) * 255).round().astype(np.uint8).transpose(1, 2, 0)

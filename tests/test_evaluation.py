@@ -152,3 +152,76 @@ def test_errors_name_the_argument():
         evaluate(_vgg(), data, method="center", scales=[256])
     with pytest.raises(PaddleCNNError, match="no such run folder"):
         evaluate("/nonexistent/run", data)
+
+
+def _list_folder(tmp_path, n=6, size=48):
+    """A dataset folder as a user brings it: images, train.txt/test.txt, labels.txt."""
+    from PIL import Image
+
+    folder = tmp_path / "shapes"
+    (folder / "img").mkdir(parents=True)
+    rng = np.random.default_rng(0)
+    lines = []
+    for i in range(n):
+        Image.fromarray(rng.integers(0, 255, (size, size + 8), dtype=np.uint8)).save(folder / "img" / f"{i}.png")
+        lines.append(f"img/{i}.png {i % 3}")
+    for split in ("train", "test"):
+        (folder / f"{split}.txt").write_text("\n".join(lines) + "\n")
+    (folder / "labels.txt").write_text("a\nb\nc\n")
+    return folder
+
+
+def _run(tmp_path, preset=None):
+    from paddlecnn import checkpoint
+
+    options = {"num_classes": 3, "in_channels": 1}
+    model = create("lenet5", **options)
+    run = tmp_path / "run"
+    run.mkdir()
+    config = {"model": "lenet5", "model_options": options,
+              "data_info": {"class_names": ["a", "b", "c"], "num_classes": 3, "mean": [0.5], "std": [0.25],
+                            "input_size": 32, "channels": 1}}
+    if preset:
+        config["transform"] = preset
+    (run / "config.json").write_text(json.dumps(config))
+    checkpoint.save_weights(model.state_dict(), run / "best.pdparams")
+    return run
+
+
+def test_named_data_is_resized_not_cropped_for_ten_crop(tmp_path):
+    from paddlecnn.evaluation import eval_dataset
+
+    folder = _list_folder(tmp_path)
+    info = {"channels": 1, "mean": [0.5], "std": [0.25]}
+    ds = eval_dataset(folder, "test", info, input_size=32)
+    x, y = ds[0]
+    assert x.shape == (1, 37, 37) and y == 0   # S = 256/224 * 32
+    # The run's normalisation: a white pixel (1.0) becomes (1 - 0.5) / 0.25 = 2.
+    assert x.max() <= 2.0 + 1e-6 and x.min() >= -2.0 - 1e-6
+    run = _run(tmp_path)
+    ten = evaluate(run, folder, method="ten_crop")
+    assert ten.num_samples == 6 and ten.class_names == ["a", "b", "c"]
+    center = evaluate(run, folder)  # no crop-based training preset recorded: the whole image at 32
+    assert center.confusion.sum() == 6 and not np.allclose(center.probs, ten.probs)
+
+
+def test_center_view_follows_crop_based_training(tmp_path):
+    from paddlecnn.evaluation import center_resize
+
+    assert center_resize({"config": {"transform": "alexnet"}}, 64) == 73
+    assert center_resize({"config": {"transform": "basic"}}, 64) == 64
+    assert center_resize({}, 64) == 64
+
+
+def test_cli_evaluate_writes_the_report(tmp_path, capsys):
+    from paddlecnn.cli import main
+
+    folder = _list_folder(tmp_path)
+    run = _run(tmp_path)
+    assert main(["evaluate", str(run), "--data", str(folder), "--method", "ten_crop"]) == 0
+    out = capsys.readouterr().out
+    assert "ten_crop: 6 images" in out and "(2 images)" in out
+    saved = json.loads((run / "eval-ten_crop" / "metrics.json").read_text())
+    assert saved["num_samples"] == 6 and sum(map(sum, saved["confusion"])) == 6
+    assert main(["evaluate", str(run), "--data", str(folder), "--method", "dense"]) == 2  # LeNet is no VGG
+    assert "needs a VGG" in capsys.readouterr().err

@@ -77,3 +77,15 @@ def test_missing_onnx_extra_is_a_clear_error(tmp_path, monkeypatch):
     with pytest.raises(PaddleCNNError, match=r"paddlecnn\[onnx\]"):
         export_model(_lenet(), tmp_path, onnx=True, verify=False)
     assert (tmp_path / "model.json").is_file()  # the static model was still written
+
+
+def test_cli_export(tmp_path, capsys):
+    from paddlecnn.cli import main
+
+    run, _ = make_run(tmp_path)
+    assert main(["export", str(run), "--out", str(tmp_path / "exp")]) == 0
+    out = capsys.readouterr().out
+    assert "model.json" in out and "max |exported - dygraph| logit: jit" in out
+    assert sorted(p.name for p in (tmp_path / "exp").iterdir()) == ["meta.json", "model.json", "model.pdiparams"]
+    assert main(["export", str(tmp_path / "nope"), "--out", str(tmp_path / "x")]) == 2
+    assert "no such run folder" in capsys.readouterr().err

@@ -100,6 +100,10 @@ def test_features_are_the_penultimate_layer():
     assert feats.shape == (5, 512) and feats.dtype == np.float32  # fc7: 4096 * 0.125
     np.testing.assert_array_equal(labels, [0, 1, 0, 1, 0])
     np.testing.assert_allclose(feats, net.embed(paddle.to_tensor(data.x)).numpy(), atol=1e-5)
+    # Larger images are centre-cropped to the model's 32 pixels first.
+    big = _Array(np.random.default_rng(1).normal(size=(2, 3, 40, 40)), [0, 1])
+    feats, _ = extract_features(net, big)
+    np.testing.assert_allclose(feats, net.embed(paddle.to_tensor(big.x[:, :, 4:36, 4:36])).numpy(), atol=1e-5)
     # A model without embed(): the input of its last Linear layer.
     plain = nn.Sequential(nn.Flatten(), nn.Linear(3 * 32 * 32, 7), nn.ReLU(), nn.Linear(7, 2))
     feats, _ = extract_features(plain, data)
@@ -150,3 +154,20 @@ def test_predict_errors():
         predict(nn.Linear(2, 2), [], topk=0)
     with pytest.raises(PaddleCNNError, match="no such image file or folder"):
         predict(create("lenet5", num_classes=3, in_channels=1), "/nonexistent/folder")
+
+
+def test_cli_filters_and_neighbours(tmp_path, capsys):
+    run, _ = _run(tmp_path)
+    folder = tmp_path / "data"
+    _images(folder / "img", n=6)
+    lines = [f"img/img{i}.png {i % 3}" for i in range(6)]
+    for split in ("train", "test"):
+        (folder / f"{split}.txt").write_text("\n".join(lines) + "\n")
+    (folder / "labels.txt").write_text("\n".join(NAMES) + "\n")
+    code = main(["predict", str(run), "--filters", str(tmp_path / "f.png"), "--neighbours", str(folder),
+                 "--queries", "2", "-k", "3", "--montage", str(tmp_path / "nn.png")])
+    assert code == 0
+    out = capsys.readouterr().out
+    assert "features 84-d for 6 images" in out  # LeNet-5's F6 layer
+    assert Image.open(tmp_path / "nn.png").size == (4 * 68, 2 * 80)
+    assert Image.open(tmp_path / "f.png").size[0] > 0

@@ -73,13 +73,14 @@ def _predict(args: argparse.Namespace) -> int:
 def _neighbours(args: argparse.Namespace) -> None:
     import numpy as np
 
-    from ..evaluation import load_any
+    from ..evaluation import center_resize, eval_dataset, load_any
     from ..prediction import extract_features, nearest_neighbours, neighbour_montage
-    from .. import data
 
     model, info = load_any(args.run)
-    kwargs = {k: info[k] for k in ("input_size", "channels", "mean", "std") if info.get(k)}
-    dataset = data.load(args.neighbours, split=args.split, **kwargs)
+    size = info.get("input_size") or getattr(model, "input_size", None)
+    # The centre view evaluate() uses, so features see what the classifier sees.
+    dataset = eval_dataset(args.neighbours, args.split, info, input_size=size,
+                           resize=center_resize(info, size) if size else None)
     feats, _ = extract_features(model, dataset, batch_size=args.batch_size)
     queries = np.linspace(0, len(dataset) - 1, min(args.queries, len(dataset))).round().astype(int)
     idx, dist = nearest_neighbours(feats, queries, k=args.k)
