@@ -39,6 +39,8 @@ def open_image(path: Union[str, Path], channels: int = 3) -> Image.Image:
     try:
         with Image.open(path) as img:
             img.load()  # full decode: a truncated file raises here
+            if img.format == "PNG":
+                _verify(path)  # pixels can decode fine while the file's tail is cut off
             img = ImageOps.exif_transpose(img)
             return to_channels(img, channels)
     except ImageError:
@@ -52,6 +54,12 @@ def open_image(path: Union[str, Path], channels: int = 3) -> Image.Image:
         reason = str(exc) or type(exc).__name__
         kind = "truncated" if "truncated" in reason.lower() else "corrupt"
         raise ImageError(f"{kind} image ({reason})") from None
+
+
+def _verify(path: Path) -> None:
+    """PIL's chunk and checksum walk (it needs a fresh file object)."""
+    with Image.open(path) as img:
+        img.verify()
 
 
 def to_channels(img: Image.Image, channels: int) -> Image.Image:

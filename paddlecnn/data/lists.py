@@ -51,7 +51,7 @@ class Problem(NamedTuple):
     kind: str = "format"
 
     def describe(self, list_file: PathLike) -> str:
-        where = f"{list_file}:{self.line}" if self.line else f"{list_file}"
+        where = f"{list_file}, line {self.line}" if self.line else f"{list_file}"
         return f"{where}: {self.path}: {self.message}" if self.path else f"{where}: {self.message}"
 
 
