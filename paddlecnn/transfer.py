@@ -28,7 +28,6 @@ import paddle.nn as nn
 from .errors import PaddleCNNError
 
 Source = Union[str, Path, dict]
-CHECKPOINT_NAMES = ("best.pdparams", "last.pdparams", "model.pdparams")
 
 
 @dataclass
@@ -66,31 +65,30 @@ def read_state_dict(source: Source) -> "OrderedDict[str, np.ndarray]":
         if text.startswith(("http://", "https://")):
             from paddle.utils.download import get_weights_path_from_url
 
-            path = Path(get_weights_path_from_url(text))
+            state = _read_pdparams(Path(get_weights_path_from_url(text)))
         else:
-            path = _checkpoint_file(Path(text).expanduser())
-        try:
-            state = paddle.load(str(path))
-        except Exception as exc:  # noqa: BLE001 - any unreadable file gets the same advice
-            raise PaddleCNNError(f"{path}: cannot read weights ({exc}); pass a .pdparams file saved "
-                                 "with paddle.save(model.state_dict(), ...)") from None
+            path = Path(text).expanduser()
+            if path.is_dir() or path.suffix == ".pdckpt":
+                # Our run folders and training checkpoints: the checkpoint module knows their layout.
+                from .checkpoint import load_weights, weights_file
+
+                path = weights_file(path)
+                state = load_weights(path)
+            else:
+                state = _read_pdparams(path)
     state = _unwrap(state)
     return OrderedDict((k, np.asarray(v.numpy() if hasattr(v, "numpy") else v)) for k, v in state.items())
 
 
-def _checkpoint_file(path: Path) -> Path:
-    if path.is_dir():
-        for name in CHECKPOINT_NAMES:
-            if (path / name).is_file():
-                return path / name
-        found = sorted(path.glob("*.pdparams"), key=lambda p: p.stat().st_mtime)
-        if not found:
-            raise PaddleCNNError(f"{path}: no .pdparams file in this folder (expected {CHECKPOINT_NAMES[0]})")
-        return found[-1]
+def _read_pdparams(path: Path) -> dict:
     if not path.is_file():
         raise PaddleCNNError(f"{path}: no such weights file; give a local .pdparams file, a run folder "
                              "or an http(s) URL")
-    return path
+    try:
+        return paddle.load(str(path), return_numpy=True)
+    except Exception as exc:  # noqa: BLE001 - any unreadable file gets the same advice
+        raise PaddleCNNError(f"{path}: cannot read weights ({exc}); pass a .pdparams file saved "
+                             "with paddle.save(model.state_dict(), ...)") from None
 
 
 def _unwrap(state) -> dict:

@@ -128,3 +128,28 @@ def test_warm_start_copies_exactly_the_named_layers():
 def test_warm_start_needs_vgg_models():
     with pytest.raises(PaddleCNNError, match="must be a VGG"):
         transfer.warm_start_vgg(nn.Linear(2, 2), create("vgg11", num_classes=5, **TINY))
+
+
+def test_read_state_dict_from_a_training_checkpoint(tmp_path):
+    from paddlecnn import checkpoint
+
+    net = nn.Linear(3, 2)
+    path = checkpoint.checkpoint_path(tmp_path, 3)
+    checkpoint.save_state(path, {"model": checkpoint.model_state(net), "epoch": 3})
+    state = transfer.read_state_dict(path)
+    np.testing.assert_array_equal(state["bias"], net.bias.numpy())
+    np.testing.assert_array_equal(transfer.read_state_dict(tmp_path)["weight"], net.weight.numpy())
+
+
+def test_a_url_is_read_only_when_given(tmp_path, monkeypatch):
+    import paddle.utils.download as download
+
+    net = nn.Linear(2, 2)
+    local = tmp_path / "cached.pdparams"
+    paddle.save(net.state_dict(), str(local))
+    calls = []
+    monkeypatch.setattr(download, "get_weights_path_from_url", lambda url: calls.append(url) or str(local))
+    state = transfer.read_state_dict("https://example.invalid/vgg16.pdparams")
+    assert calls == ["https://example.invalid/vgg16.pdparams"] and list(state) == ["weight", "bias"]
+    transfer.read_state_dict(local)
+    assert len(calls) == 1
