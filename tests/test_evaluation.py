@@ -223,5 +223,7 @@ def test_cli_evaluate_writes_the_report(tmp_path, capsys):
     assert "ten_crop: 6 images" in out and "(2 images)" in out
     saved = json.loads((run / "eval-ten_crop" / "metrics.json").read_text())
     assert saved["num_samples"] == 6 and sum(map(sum, saved["confusion"])) == 6
+    assert main(["evaluate", str(run), "--data", str(folder), "--subset", "3", "--out", str(tmp_path / "q")]) == 0
+    assert "center: 3 images" in capsys.readouterr().out and (tmp_path / "q" / "confusion.png").is_file()
     assert main(["evaluate", str(run), "--data", str(folder), "--method", "dense"]) == 2  # LeNet is no VGG
     assert "needs a VGG" in capsys.readouterr().err

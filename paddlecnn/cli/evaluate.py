@@ -33,6 +33,8 @@ def add_parser(subparsers) -> None:
                    help="method of each ensemble member (default: center)")
     p.add_argument("--no-flip", action="store_true", help="dense: do not average the mirrored image")
     p.add_argument("--batch-size", type=int, default=32, help="images per forward pass (default 32)")
+    p.add_argument("--subset", type=int, default=None, metavar="N",
+                   help="evaluate a seeded, stratified subset of N images (quick checks)")
     p.add_argument("--out", default=None, help="folder for metrics.json, confusion.csv/png "
                                                "(default: <run>/eval-<method>)")
     p.add_argument("--device", default=None, help="cpu, gpu or gpu:N (default: gpu if available)")
@@ -60,7 +62,7 @@ def run(args: argparse.Namespace) -> int:
     out = Path(args.out) if args.out else default_out(args.run, args.method)
     result = evaluate(args.run, data, method=args.method, scales=args.scales, batch_size=args.batch_size,
                       checkpoints=args.checkpoints, out_dir=out, split=args.split, flip=not args.no_flip,
-                      member_method=args.member_method, progress=True)
+                      member_method=args.member_method, subset=args.subset, progress=True)
     print(result)
     if result.scales:
         print(f"test scales Q (pixels): {result.scales}")
