@@ -149,8 +149,13 @@ def evaluate(model_or_checkpoint: Union[ModelLike, Sequence[ModelLike]], dataset
     q = _test_scales(method, member_method, scales, size, dataset)
 
     if method == "ensemble":
-        fns = [_posterior_fn(m, member_method, size, q, flip) for m, _ in loaded]
-        posterior = lambda x: paddle.stack([fn(x) for fn in fns]).mean(0)  # noqa: E731
+        fns = []
+        for m, m_info in loaded:
+            # Each member crops at its own training size; the dense Q scale with it too.
+            m_size = input_size or m_info.get("input_size") or getattr(m, "input_size", None) or size
+            m_q = _test_scales(method, member_method, scales, m_size, dataset)
+            fns.append(_posterior_fn(m, member_method, m_size, m_q, flip))
+        posterior = lambda x: _mean_posteriors([fn(x) for fn in fns])  # noqa: E731
     else:
         posterior = _posterior_fn(model, method, size, q, flip)
     probs, labels = _run(posterior, dataset, batch_size, progress)
@@ -160,6 +165,14 @@ def evaluate(model_or_checkpoint: Union[ModelLike, Sequence[ModelLike]], dataset
     if out_dir is not None:
         result.save(out_dir)
     return result
+
+
+def _mean_posteriors(posteriors: List[paddle.Tensor]) -> paddle.Tensor:
+    classes = {int(p.shape[-1]) for p in posteriors}
+    if len(classes) > 1:
+        raise PaddleCNNError(f"ensemble members predict different numbers of classes {sorted(classes)}: "
+                             "combine only runs trained on the same classes")
+    return paddle.stack(posteriors).mean(0)
 
 
 def metrics(probs: np.ndarray, labels: np.ndarray, class_names: Optional[List[str]] = None,

@@ -227,3 +227,8 @@ def test_cli_evaluate_writes_the_report(tmp_path, capsys):
     assert "center: 3 images" in capsys.readouterr().out and (tmp_path / "q" / "confusion.png").is_file()
     assert main(["evaluate", str(run), "--data", str(folder), "--method", "dense"]) == 2  # LeNet is no VGG
     assert "needs a VGG" in capsys.readouterr().err
+
+
+def test_ensemble_members_must_share_the_classes():
+    with pytest.raises(PaddleCNNError, match="different numbers of classes"):
+        evaluate(_vgg(classes=3), _random_set(n=2), method="ensemble", checkpoints=[_vgg(classes=4)])
