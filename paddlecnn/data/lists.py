@@ -152,8 +152,13 @@ def _parse_line(number: int, line: str, root: str, num_classes: Optional[int]):
 
 def missing_files(entries: Sequence[Entry], root: PathLike) -> List[Problem]:
     """Entries whose file does not exist (a cheap stat, no decoding)."""
-    return [Problem(e.line, e.path, f"file not found under {root}", "missing")
-            for e in entries if not os.path.isfile(os.path.join(root, e.path))]
+    out = []
+    for e in entries:
+        full = os.path.join(root, e.path)
+        if not os.path.isfile(full):
+            what = "is a folder, not an image file" if os.path.isdir(full) else f"file not found under {root}"
+            out.append(Problem(e.line, e.path, what, "missing"))
+    return out
 
 
 def write_list(path: PathLike, samples: Sequence[Tuple[str, int]]) -> Path:
