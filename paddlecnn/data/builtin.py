@@ -120,7 +120,7 @@ def _builder(name: str, size: int) -> Callable[[Path], str]:
         return _build_mnist5k
     if name == "animals10":
         return _build_animals10
-    return lambda tmp: (_shapes16.generate(tmp, size=size, seed=0), "Train.txt")[1]
+    return lambda tmp: (_shapes16.generate(tmp, size=size, seed=0, per_class=_shapes16.PER_CLASS), "Train.txt")[1]
 
 
 def folder_name(name: str, size: Optional[int] = None) -> str:
