@@ -201,12 +201,13 @@ def neighbour_montage(dataset, queries: Sequence[int], neighbours: np.ndarray, p
 
     Images come from ``dataset.image(i)`` when the dataset has it (the decoded file),
     else from ``dataset[i]`` un-normalised with ``dataset.mean``/``std``. Each tile
-    is ``tile`` pixels and captioned with its class (and distance).
+    is ``tile`` pixels, captioned with its class and, below, its distance to the query.
     """
     from PIL import Image, ImageDraw
 
     names = getattr(dataset, "class_names", None)
-    cols, caption = 1 + neighbours.shape[1], 12
+    cols = 1 + neighbours.shape[1]
+    caption = 24 if distances is not None else 12  # one 12-pixel line for the class, one for the distance
     sheet = Image.new("RGB", (cols * (tile + 4), len(queries) * (tile + caption + 4)), "white")
     draw = ImageDraw.Draw(sheet)
     for r, qi in enumerate(queries):
@@ -218,9 +219,9 @@ def neighbour_montage(dataset, queries: Sequence[int], neighbours: np.ndarray, p
                 draw.rectangle([x0 - 2, y0 - 2, x0 + tile + 1, y0 + tile + 1], outline="red", width=2)
             label = int(np.asarray(dataset[idx][1]).reshape(-1)[0])
             text = names[label] if names is not None and label < len(names) else str(label)
-            if c > 0 and distances is not None:
-                text = f"{text} {distances[r][c - 1]:.1f}"
             draw.text((x0, y0 + tile), text[:tile // 6], fill="black")
+            if c > 0 and distances is not None:
+                draw.text((x0, y0 + tile + 12), f"d={distances[r][c - 1]:.4g}"[:tile // 6], fill="gray")
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     sheet.save(path)

@@ -125,7 +125,7 @@ def test_neighbour_montage_png(tmp_path):
     path = neighbour_montage(data, [0, 1], np.array([[2, 3], [3, 0]]), tmp_path / "nn.png",
                              distances=np.ones((2, 2)), tile=16)
     img = Image.open(path)
-    assert img.size == (3 * 20, 2 * (16 + 12 + 4))
+    assert img.size == (3 * 20, 2 * (16 + 24 + 4))  # two caption lines: class, distance
     # The query tile holds the (un-normalised) image, enlarged 2x with nearest neighbour.
     tile = np.asarray(img)[2:18, 2:18]
     np.testing.assert_array_equal(tile[::2, ::2], (x[0].transpose(1, 2, 0) * 255).round().astype(np.uint8))
@@ -169,5 +169,5 @@ def test_cli_filters_and_neighbours(tmp_path, capsys):
     assert code == 0
     out = capsys.readouterr().out
     assert "features 84-d for 6 images" in out  # LeNet-5's F6 layer
-    assert Image.open(tmp_path / "nn.png").size == (4 * 68, 2 * 80)
+    assert Image.open(tmp_path / "nn.png").size == (4 * 68, 2 * (64 + 24 + 4))
     assert Image.open(tmp_path / "f.png").size[0] > 0
