@@ -98,7 +98,7 @@ def evaluate(model_or_checkpoint: Union[ModelLike, Sequence[ModelLike]], dataset
              checkpoints: Optional[Sequence[ModelLike]] = None, out_dir: Optional[Union[str, Path]] = None,
              input_size: Optional[int] = None, split: str = "test", flip: bool = True,
              member_method: str = "center", resize: Optional[int] = None, subset: Optional[int] = None,
-             progress: bool = False) -> EvalResult:
+             root=None, progress: bool = False) -> EvalResult:
     """Evaluate a model (or a run folder / checkpoint file) on ``dataset``.
 
     Args:
@@ -124,6 +124,7 @@ def evaluate(model_or_checkpoint: Union[ModelLike, Sequence[ModelLike]], dataset
         member_method: the method each ``ensemble`` member uses.
         resize: override S, the shorter side in pixels a named dataset is resized to.
         subset: evaluate a seeded, stratified subset of this many images of a named dataset.
+        root: folder a list file's paths are relative to (list files only).
         progress: show a tqdm progress bar.
 
     Returns:
@@ -145,7 +146,8 @@ def evaluate(model_or_checkpoint: Union[ModelLike, Sequence[ModelLike]], dataset
     if not isinstance(dataset, paddle.io.Dataset):
         if size and resize is None and (method == "center" or (method == "ensemble" and member_method == "center")):
             resize = center_resize(info, size)
-        dataset = eval_dataset(dataset, split=split, info=info, input_size=size, resize=resize, subset=subset)
+        dataset = eval_dataset(dataset, split=split, info=info, input_size=size, resize=resize, subset=subset,
+                               root=root)
     q = _test_scales(method, member_method, scales, size, dataset)
 
     if method == "ensemble":
@@ -233,7 +235,8 @@ def load_any(model_or_checkpoint: ModelLike) -> Tuple[nn.Layer, dict]:
 
 
 def eval_dataset(name_or_list, split: str = "test", info: Optional[dict] = None,
-                 input_size: Optional[int] = None, resize: Optional[int] = None, subset: Optional[int] = None):
+                 input_size: Optional[int] = None, resize: Optional[int] = None, subset: Optional[int] = None,
+                 root=None):
     """Load a built-in dataset or list file for test-time methods: resized, not cropped to the model.
 
     Each image's shorter side becomes ``resize`` pixels (default S = round(256/224 *
@@ -244,7 +247,7 @@ def eval_dataset(name_or_list, split: str = "test", info: Optional[dict] = None,
     from . import data
 
     info = info or {}
-    kwargs = {"split": split, "subset": subset}
+    kwargs = {"split": split, "subset": subset, "root": root}
     if info.get("channels"):
         kwargs["channels"] = info["channels"]
     if input_size:
@@ -267,10 +270,19 @@ CROP_PRESETS = ("alexnet", "vgg_scale_jitter", "mx_aug", "center_crop")
 def train_preset(info: dict) -> Optional[str]:
     """The transform preset the run trained with, when its config records one."""
     config = info.get("config") or {}
-    for key in ("transform", "train_transform", "augment"):
-        if isinstance(config.get(key), str):
-            return config[key]
+    for where in (config.get("options") or {}, config):  # train() keeps its options under "options"
+        for key in ("transform", "train_transform"):
+            if isinstance(where.get(key), str):
+                return where[key]
     return None
+
+
+def run_data(info: dict) -> Tuple[Optional[str], Optional[str]]:
+    """The (data, root) a run trained on, as its config records them (None when not a name or path)."""
+    config = info.get("config") or {}
+    options = config.get("options") or {}
+    data = options.get("data") or config.get("data") or (config.get("data_info") or {}).get("name")
+    return (data if isinstance(data, str) else None), options.get("root")
 
 
 def center_resize(info: dict, input_size: int) -> int:

@@ -232,3 +232,26 @@ def test_cli_evaluate_writes_the_report(tmp_path, capsys):
 def test_ensemble_members_must_share_the_classes():
     with pytest.raises(PaddleCNNError, match="different numbers of classes"):
         evaluate(_vgg(classes=3), _random_set(n=2), method="ensemble", checkpoints=[_vgg(classes=4)])
+
+
+def test_a_trained_run_end_to_end(tmp_path, capsys):
+    """train() writes a run; evaluate, predict and export read it back with its own data and names."""
+    import paddlecnn
+    from paddlecnn.cli import main
+
+    folder = _list_folder(tmp_path, n=9)
+    run = tmp_path / "logs" / "lenet"
+    paddlecnn.train(1, 3, "lenet5", data=str(folder), eval_data=False, input_size=32, channels=1,
+                    run_dir=str(run), quiet=True)
+    direct = evaluate(run, folder, method="ten_crop")
+    assert direct.class_names == ["a", "b", "c"] and direct.num_samples == 9
+    assert main(["evaluate", str(run), "--method", "ten_crop"]) == 0  # the run's own data, test split
+    assert "ten_crop: 9 images" in capsys.readouterr().out
+    saved = json.loads((run / "eval-ten_crop" / "metrics.json").read_text())
+    assert saved["top1"] == pytest.approx(direct.top1) and saved["loss"] == pytest.approx(direct.loss, abs=1e-6)
+    assert main(["predict", str(run), str(folder / "img" / "0.png"), "--topk", "2"]) == 0
+    line = capsys.readouterr().out.strip()
+    assert line.startswith(str(folder / "img" / "0.png") + ": ") and line.split(": ")[1].split()[0] in "abc"
+    assert main(["export", str(run), "--out", str(tmp_path / "deploy")]) == 0
+    meta = json.loads((tmp_path / "deploy" / "meta.json").read_text())
+    assert meta["class_names"] == ["a", "b", "c"] and meta["input"]["shape"] == [None, 1, 32, 32]

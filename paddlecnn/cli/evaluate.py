@@ -22,7 +22,8 @@ def add_parser(subparsers) -> None:
     p.add_argument("run", help="run folder (logs/...) or .pdparams/.pdckpt file")
     p.add_argument("--data", default=None,
                    help="built-in dataset name or list file (default: the run's own data)")
-    p.add_argument("--split", default="test", help="split of a built-in dataset (default: test)")
+    p.add_argument("--split", default="test", help="split of a built-in dataset or data folder (default: test)")
+    p.add_argument("--root", default=None, help="folder a list file's paths are relative to")
     p.add_argument("--method", choices=METHODS, default="center", help="test-time method (default: center)")
     p.add_argument("--scales", type=int, nargs="+", default=None, metavar="Q",
                    help="dense test scales in the paper's pixels (224-pixel crops), e.g. 256 384 512; "
@@ -48,21 +49,21 @@ def default_out(run_path: str, method: str) -> Path:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..evaluation import evaluate, load_any
+    from ..evaluation import evaluate, load_any, run_data
     from ..runtime import get_device
 
     if args.device:
         get_device(args.device)
-    data = args.data
+    data, root = args.data, args.root
     if data is None:
-        _, info = load_any(args.run)
-        data = (info.get("config") or {}).get("data")
+        data, run_root = run_data(load_any(args.run)[1])
+        root = root or run_root
         if not data:
-            raise PaddleCNNError(f"{args.run}: the run does not record its data; pass --data LIST_OR_BUILTIN")
+            raise PaddleCNNError(f"{args.run}: the run does not record its data by name; pass --data LIST_OR_BUILTIN")
     out = Path(args.out) if args.out else default_out(args.run, args.method)
     result = evaluate(args.run, data, method=args.method, scales=args.scales, batch_size=args.batch_size,
                       checkpoints=args.checkpoints, out_dir=out, split=args.split, flip=not args.no_flip,
-                      member_method=args.member_method, subset=args.subset, progress=True)
+                      member_method=args.member_method, subset=args.subset, root=root, progress=True)
     print(result)
     if result.scales:
         print(f"test scales Q (pixels): {result.scales}")
