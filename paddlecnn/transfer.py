@@ -166,6 +166,33 @@ def _np_dtype(param) -> np.dtype:
     return np.dtype(str(param.dtype).replace("paddle.", ""))
 
 
+def pretrained_model(name: str, num_classes: int, source: Source,
+                     freeze_stages: Optional[Union[str, Iterable[str]]] = None, verbose: bool = True,
+                     **options) -> nn.Layer:
+    """A registry model with pretrained weights loaded (and stages frozen), ready for ``train(model=...)``.
+
+    ``source``: a local .pdparams (ours or paddle.vision's), a run folder, or a URL
+    (downloaded only because it was given). With ``verbose`` the load report is
+    printed: which tensors were skipped (the classifier when num_classes differs).
+
+    >>> net = pretrained_model("vgg16", 16, "vgg16.pdparams", freeze_stages="features")  # doctest: +SKIP
+    >>> paddlecnn.train(10, 32, net, data="shapes16", input_size=224)                    # doctest: +SKIP
+    """
+    from .models import create
+
+    model = create(name, num_classes=num_classes, **options)
+    report = load_pretrained(model, source)
+    if not report.loaded:
+        raise PaddleCNNError(f"{source}: no tensor fits {name} (skipped {len(report.skipped)}); "
+                             "is it the weights of the same architecture and width?")
+    if verbose:
+        print(report)
+    if freeze_stages:
+        freeze(model, freeze_stages)
+    model.transfer_report = report
+    return model
+
+
 # ----------------------------------------------------------------------------- freezing
 
 def _matches(name: str, prefixes: Sequence[str]) -> bool:

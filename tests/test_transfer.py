@@ -153,3 +153,29 @@ def test_a_url_is_read_only_when_given(tmp_path, monkeypatch):
     assert calls == ["https://example.invalid/vgg16.pdparams"] and list(state) == ["weight", "bias"]
     transfer.read_state_dict(local)
     assert len(calls) == 1
+
+
+def test_fine_tuning_with_train_keeps_the_frozen_trunk(tmp_path):
+    """A pretrained, partly frozen model through paddlecnn.train: only the head moves."""
+    from PIL import Image
+
+    import paddlecnn
+
+    folder = tmp_path / "data"
+    (folder / "img").mkdir(parents=True)
+    rng = np.random.default_rng(0)
+    for i in range(6):
+        Image.fromarray(rng.integers(0, 255, (32, 32, 3), dtype=np.uint8)).save(folder / "img" / f"{i}.png")
+    (folder / "train.txt").write_text("".join(f"img/{i}.png {i % 2}\n" for i in range(6)))
+    source = create("vgg11_bn", num_classes=10, **TINY)
+    paddle.save(source.state_dict(), str(tmp_path / "pre.pdparams"))
+    net = transfer.pretrained_model("vgg11_bn", 2, tmp_path / "pre.pdparams", freeze_stages="features",
+                                    verbose=False, **TINY)
+    assert sorted(net.transfer_report.skipped) == ["classifier.6.bias", "classifier.6.weight"]
+    before = _state(net)
+    np.testing.assert_array_equal(before["features.0.weight"], source.features[0].weight.numpy())
+    paddlecnn.train(1, 3, net, data=str(folder), eval_data=False, weight_decay=5e-4,
+                    run_dir=str(tmp_path / "run"), quiet=True)
+    after = _state(net)
+    assert all(np.array_equal(after[k], before[k]) for k in before if k.startswith("features."))
+    assert not np.array_equal(after["classifier.6.weight"], before["classifier.6.weight"])
