@@ -131,3 +131,16 @@ def test_load_builtin_defaults_transforms_subset_and_channels(tmp_path, monkeypa
     s16 = load("shapes16", "test")
     assert len(s16) == 16 and s16[0][0].shape == (3, 64, 64) and s16.class_names[15] == "spiral"
     assert [builtin._shapes16_size(n) for n in (None, 32, 64, 65, 224, 256)] == [64, 64, 64, 224, 224, 256]
+
+
+def test_cli_prepare_and_stats_keep_the_builtin_usable(tmp_path, monkeypatch, capsys):
+    from paddlecnn.cli import main
+
+    monkeypatch.setenv("PADDLECNN_DATA", str(tmp_path))
+    monkeypatch.setattr(shapes16, "PER_CLASS", TINY)
+    assert main(["data", "prepare", "shapes16"]) == 0
+    assert str(tmp_path / "shapes16") in capsys.readouterr().out
+    assert main(["data", "stats", str(tmp_path / "shapes16" / "Eval.txt")]) == 0  # rewrites stats.json
+    stats = builtin.read_stats(tmp_path / "shapes16")
+    assert stats["images"] == 16 and stats["version"] == builtin.VERSION
+    assert materialise("shapes16") == tmp_path / "shapes16"  # still recognised as complete

@@ -77,11 +77,17 @@ def run_make_lists(args: argparse.Namespace) -> int:
 
 
 def run_stats(args: argparse.Namespace) -> int:
+    import json
+
     from ..data.stats import STATS_FILE, channel_stats, save_stats
 
     stats = channel_stats(args.list, args.root, channels=args.channels)
     out = Path(args.out) if args.out else Path(args.list).parent / STATS_FILE
-    save_stats(stats, out)
+    try:  # keep keys we do not compute (a built-in dataset's version stamp)
+        previous = json.loads(out.read_text(encoding="utf-8")) if out.is_file() else {}
+    except ValueError:
+        previous = {}
+    save_stats({**previous, **stats} if isinstance(previous, dict) else stats, out)
     fmt = lambda values: "[" + ", ".join(f"{v:.4f}" for v in values) + "]"  # noqa: E731
     print(f"{args.list}: {stats['images']} images, {stats['channels']} channel(s)")
     print(f"mean {fmt(stats['mean'])}  std {fmt(stats['std'])}  (0-1 units; x255: "
@@ -108,7 +114,7 @@ def run_prepare(args: argparse.Namespace) -> int:
     from ..data.stats import read_stats
 
     folder = materialise(args.name, args.size)
-    stats = read_stats(folder / "labels.txt") or {}
+    stats = read_stats(folder) or {}
     print(f"{args.name}: {folder} (train mean {stats.get('mean')}, std {stats.get('std')})")
     return 0
 

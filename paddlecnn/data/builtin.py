@@ -131,7 +131,7 @@ def folder_name(name: str, size: Optional[int] = None) -> str:
 
 
 def _ready(folder: Path) -> bool:
-    stats = read_stats(folder / "labels.txt") if (folder / STATS_FILE).is_file() else None
+    stats = read_stats(folder) if (folder / STATS_FILE).is_file() else None
     if stats is None:
         if folder.exists():
             raise PaddleCNNError(f"{folder} exists but is not a complete built-in dataset; delete it "

@@ -91,8 +91,9 @@ def save_stats(stats: dict, path: PathLike) -> Path:
 
 
 def read_stats(list_file: PathLike) -> Optional[dict]:
-    """The ``stats.json`` next to ``list_file``, or None."""
-    path = Path(list_file).parent / STATS_FILE
+    """The ``stats.json`` next to ``list_file`` (or in it, when it is a folder), or None."""
+    path = Path(list_file)
+    path = path / STATS_FILE if path.is_dir() else path.parent / STATS_FILE
     if not path.is_file():
         return None
     try:
