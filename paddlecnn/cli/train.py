@@ -1,0 +1,146 @@
+"""``python -m paddlecnn train``: train a model on a built-in dataset or list files.
+
+With no arguments it runs the README's demo: the trick-series CNN (``cnn_alltricks``,
+scaled to 64 px inputs and width 0.25) on shapes16 for a few epochs, then prints the
+eval accuracy and where the logs are.
+
+Multi-process data parallel with paddle's launcher (which runs script files, not
+``-m`` modules), e.g. two CPU processes or two GPUs::
+
+    python -m paddle.distributed.launch --nproc_per_node 2 paddlecnn/cli/train.py --model lenet5 --data mnist5k
+    python -m paddle.distributed.launch --nproc_per_node 2 $(which paddlecnn) train --model lenet5 --data mnist5k
+"""
+from __future__ import annotations
+
+import sys
+
+if __name__ == "__main__" and not __package__:  # run as a script (paddle's launcher): import the package
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+    __package__ = "paddlecnn.cli"
+
+import argparse  # noqa: E402
+import json  # noqa: E402
+
+from ..errors import PaddleCNNError  # noqa: E402
+
+# The no-argument demo: a short run that shows real learning on 2 CPU cores.
+DEMO = {"model": "cnn_alltricks", "data": "shapes16", "input_size": 64, "width": 0.25, "epoch_num": 8,
+        "lr": 0.01, "lr_decay": True}
+DEFAULT_EPOCHS = 10
+
+
+def add_parser(subparsers) -> None:
+    p = subparsers.add_parser(
+        "train", help="train a model (no arguments: the README's short demo run)",
+        description="Train a model with the papers' recipes; logs VisualDL scalars, history.json/csv, "
+                    "config.json, checkpoints and best.pdparams to one run folder. Without --model: "
+                    f"the demo ({DEMO['model']} at {DEMO['input_size']} px, width {DEMO['width']}, on "
+                    f"{DEMO['data']}, {DEMO['epoch_num']} epochs).",
+        epilog="Several processes: python -m paddle.distributed.launch --nproc_per_node 2 "
+               "paddlecnn/cli/train.py [train options] (the launcher runs scripts, not -m modules).")
+    g = p.add_argument_group("model and data")
+    g.add_argument("--model", help="registry name, e.g. lenet5, alexnet, vgg16, googlenet, cnn_alltricks")
+    g.add_argument("--data", help="built-in dataset (shapes16, mnist5k, animals10) or a list file (default shapes16)")
+    g.add_argument("--eval-data", help="eval list file or built-in name; 'none' for no evaluation "
+                                       "(default: the built-in's eval split; none for a list file)")
+    g.add_argument("--root", help="folder the list files' image paths are relative to")
+    g.add_argument("--input-size", type=int, help="square input side in pixels (default: the model's)")
+    g.add_argument("--width", type=float, help="channel multiplier (1.0 = the published network)")
+    g.add_argument("--model-option", action="append", default=[], metavar="KEY=VALUE",
+                   help="extra model constructor option, e.g. act=relu or aux_logits=true (repeatable)")
+    g.add_argument("--transform", help="training augmentation preset (default basic)")
+    g.add_argument("--subset", type=int, help="train on a seeded, stratified subset of N images")
+    g.add_argument("--eval-subset", type=int, help="evaluate on a subset of N images")
+    g.add_argument("--num-workers", type=int, help="DataLoader worker processes (default 0)")
+    g.add_argument("--on-error", choices=("raise", "skip"), help="unreadable images: stop (default) or skip")
+    r = p.add_argument_group("recipe")
+    r.add_argument("--epochs", type=int, help=f"number of epochs (default {DEFAULT_EPOCHS}; demo {DEMO['epoch_num']})")
+    r.add_argument("--batch-size", type=int, help="images per step and process (default 32)")
+    r.add_argument("--lr", type=float, help="learning rate (default 0.001); with --resume: a new learning rate")
+    r.add_argument("--optimizer", choices=("momentum", "sgd", "adam"),
+                   help="momentum (default; 0.9), sgd (momentum 0.9 + weight decay 5e-4, the papers), adam")
+    r.add_argument("--weight-decay", type=float, help="L2 weight decay (overrides the optimizer's default)")
+    r.add_argument("--schedule", help="LR policy: constant, piecewise, step, plateau, cosine, with options as "
+                                      "'step:step_size=30,gamma=0.1,step_per=epoch' or JSON")
+    r.add_argument("--lr-decay", action="store_true", help="seed 002's decay: lr/10 at 50%%, lr/100 at 75%% of epochs")
+    r.add_argument("--warmup-epochs", type=float, help="linear warm-up length in epochs")
+    r.add_argument("--label-smoothing", type=float, help="label smoothing epsilon (default 0)")
+    r.add_argument("--aux-weight", type=float, help="weight of GoogLeNet's auxiliary losses (default 0.3)")
+    r.add_argument("--init", help="weight init scheme: normal_0.01, alexnet_paper, msra, xavier "
+                                  "(default: the model's own)")
+    r.add_argument("--early-stopping", type=int, metavar="PATIENCE", help="stop after PATIENCE epochs without "
+                                                                          "eval improvement")
+    x = p.add_argument_group("process and output")
+    x.add_argument("--seed", type=int, help="seed of weights, data order and augmentation (default 0)")
+    x.add_argument("--threads", type=int, help="CPU threads (default: OMP_NUM_THREADS, else all cores)")
+    x.add_argument("--device", help="cpu, gpu or gpu:N (default: gpu when paddle has CUDA)")
+    x.add_argument("--amp", nargs="?", const="float16", choices=("float16", "bfloat16"),
+                   help="mixed precision on GPU (default float16, with loss scaling)")
+    x.add_argument("--run-dir", help="run folder (must not exist; default logs/<model>-<time>)")
+    x.add_argument("--run-name", help="run folder name under logs/")
+    x.add_argument("--resume", metavar="RUN_DIR", help="continue a run folder (or a .pdckpt) where it stopped")
+    x.add_argument("--log-histograms", action="store_true", help="weight/gradient histograms in VisualDL")
+    x.add_argument("--quiet", action="store_true", help="no progress bar or per-epoch lines (scripts, CI)")
+    p.set_defaults(func=run)
+
+
+def options_from_args(args: argparse.Namespace) -> dict:
+    """train() keyword arguments from the parsed command line (only what was given, plus the demo preset)."""
+    names = {"model": "model", "data": "data", "root": "root", "input_size": "input_size", "width": "width",
+             "transform": "transform", "subset": "subset", "eval_subset": "eval_subset",
+             "num_workers": "num_workers", "on_error": "on_error", "epochs": "epoch_num",
+             "batch_size": "batch_size", "lr": "lr", "optimizer": "optimizer", "weight_decay": "weight_decay",
+             "schedule": "schedule", "warmup_epochs": "warmup_epochs", "label_smoothing": "label_smoothing",
+             "aux_weight": "aux_weight", "init": "init", "early_stopping": "early_stopping", "seed": "seed",
+             "threads": "threads", "device": "device", "amp": "amp", "run_dir": "run_dir", "run_name": "run_name",
+             "resume": "resume"}
+    options = {key: getattr(args, attr) for attr, key in names.items() if getattr(args, attr) is not None}
+    if args.eval_data is not None:
+        options["eval_data"] = False if args.eval_data.lower() == "none" else args.eval_data
+    if args.model_option:
+        options["model_options"] = dict(_key_value(item) for item in args.model_option)
+    for flag in ("lr_decay", "log_histograms", "quiet"):
+        if getattr(args, flag):
+            options[flag] = True
+    if "resume" not in options:
+        if "model" not in options:  # the demo: fill in what the user did not choose
+            for key, value in DEMO.items():
+                options.setdefault(key, value)
+            if "schedule" in options:
+                options.pop("lr_decay", None)
+        options.setdefault("epoch_num", DEFAULT_EPOCHS)
+    return options
+
+
+def _key_value(item: str):
+    key, eq, value = item.partition("=")
+    if not eq or not key:
+        raise PaddleCNNError(f"--model-option {item!r}: expected KEY=VALUE, e.g. act=relu")
+    try:
+        return key, json.loads(value.lower() if value.lower() in ("true", "false", "null") else value)
+    except json.JSONDecodeError:
+        return key, value
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..training import train
+
+    options = options_from_args(args)
+    epoch_num, batch_size, model = (options.pop(k, None) for k in ("epoch_num", "batch_size", "model"))
+    lr_decay = options.pop("lr_decay", False)
+    history = train(epoch_num, batch_size, model, lr_decay, **options)
+    if history.interrupted:
+        return 130
+    if args.quiet:  # train() printed nothing: one line for scripts
+        last = history.last
+        acc = last.get("eval_acc") if last.get("eval_acc") is not None else last.get("train_acc")
+        print(f"{'eval' if last.get('eval_acc') is not None else 'train'} top-1 {acc:.4f}  run folder {history.run_dir}")
+    return 0
+
+
+if __name__ == "__main__":
+    from . import main
+
+    sys.exit(main(["train"] + sys.argv[1:]))
