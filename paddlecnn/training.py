@@ -649,11 +649,14 @@ def _build_model(model, cfg: Dict[str, Any], train_set, saved_state) -> Tuple[pa
         name = name if name in models.list_models() else None
         label = name or type(model).__name__.lower()
         cfg["model"] = name or f"<{type(model).__name__}>"
-        # What load_model needs to rebuild a registry model handed in as a Layer (width if it says).
+        # What load_model needs to rebuild a registry model handed in as a Layer: its own record of
+        # its constructor options if it keeps one, else what the data tells (width then unknown).
         options = {"num_classes": num_classes, "in_channels": channels,
                    "input_size": getattr(model, "input_size", size)} if name else {}
         if name and getattr(model, "width", None) is not None:
             options["width"] = float(model.width)
+        if name and isinstance(getattr(model, "model_options", None), dict):
+            options = dict(model.model_options)
     else:
         name = label = cfg["model"]
         options = {"num_classes": num_classes, "in_channels": channels, "input_size": size}
