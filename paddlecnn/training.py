@@ -30,6 +30,7 @@ import signal
 import sys
 import threading
 import time
+import warnings
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Tuple, Union
 
@@ -41,6 +42,9 @@ from . import checkpoint as ckpt
 from . import recipes, runlog, runtime
 from .errors import PaddleCNNError
 from .runlog import History
+
+# paddle's BatchNorm warns on every training forward that it tracks running statistics: noise.
+warnings.filterwarnings("ignore", message="When training, we now always track global mean and variance")
 
 # Every option of train() with its default (the seed's recipe: Momentum, lr 0.001, batch 32).
 DEFAULTS: Dict[str, Any] = {
@@ -64,6 +68,13 @@ BATCH_SIZE = 32
 # Options a resumed run may change; the rest would make it a different run.
 RESUME_CHANGEABLE = {"lr", "quiet", "threads", "device", "num_workers", "early_stopping", "log_histograms",
                      "keep_checkpoints", "log_every", "resume", "data", "eval_data", "root", "epoch_num"}
+
+
+# Other libraries' names for our options, for "did you mean" hints.
+_ALIASES = {"learning_rate": "lr", "base_lr": "lr", "lr_rate": "lr", "epochs": "epoch_num", "num_epochs": "epoch_num",
+            "batchsize": "batch_size", "lr_scheduler": "schedule", "scheduler": "schedule",
+            "dataset": "data", "val_data": "eval_data", "test_data": "eval_data", "patience": "early_stopping",
+            "img_size": "input_size", "image_size": "input_size", "workers": "num_workers"}
 
 
 class TrainingDiverged(PaddleCNNError):
@@ -488,7 +499,8 @@ def _resolve_options(epoch_num, batch_size, model, lr_decay, options) -> Tuple[D
     """All options with defaults, validated; merged with the saved run's config when resuming."""
     unknown = sorted(set(options) - set(DEFAULTS))
     if unknown:
-        hints = {u: difflib.get_close_matches(u, DEFAULTS, n=1) for u in unknown}
+        hints = {u: [_ALIASES[u]] if u in _ALIASES else difflib.get_close_matches(u, DEFAULTS, n=1)
+                 for u in unknown}
         said = ", ".join(f"{u!r}" + (f" (did you mean {h[0]!r}?)" if h else "") for u, h in hints.items())
         raise PaddleCNNError(f"train(): unknown option(s) {said}; valid options: {', '.join(sorted(DEFAULTS))}")
     given = dict(options)
@@ -525,7 +537,7 @@ def _resume_config(given: Dict[str, Any], model, lr_decay) -> Tuple[Dict[str, An
     for key, value in given.items():
         if key in RESUME_CHANGEABLE or key not in saved:
             continue
-        if _jsonable(value) != saved[key]:
+        if not _same_option(key, value, saved[key]):
             raise PaddleCNNError(f"--resume: {key} was {saved[key]!r} in that run, got {value!r}; a resumed run "
                                  "keeps its model, data and recipe (only the lr, epochs and output options "
                                  "change); start a new run instead")
@@ -541,6 +553,14 @@ def _resume_config(given: Dict[str, Any], model, lr_decay) -> Tuple[Dict[str, An
     cfg["run_dir"] = str(path.parent.parent)
     cfg["resumes"] = state["config"].get("resumes", [])
     return cfg, state
+
+
+def _same_option(key: str, given: Any, saved: Any) -> bool:
+    """Whether an option given on resume matches the saved one (schedules compare as parsed dicts)."""
+    if key == "schedule":
+        parsed = recipes.parse_schedule(given)
+        return all(saved.get(k) == _jsonable(v) for k, v in parsed.items())
+    return _jsonable(given) == saved
 
 
 def _validate(cfg: Dict[str, Any]) -> None:
