@@ -1,0 +1,165 @@
+"""bench: the measuring machinery (timing, FLOP arithmetic, torch twin, CLI JSON), never the speed."""
+import json
+
+import numpy as np
+import paddle
+import paddle.nn as nn
+import pytest
+
+from paddlecnn import bench
+from paddlecnn.cli import main as cli_main
+from paddlecnn.errors import PaddleCNNError
+from paddlecnn.models import create
+
+needs_torch = pytest.mark.skipif(not bench.torch_available(), reason="torch not installed (pip install paddlecnn[bench])")
+
+
+def test_timing_median_min_max_and_images_per_sec():
+    t = bench.Timing.from_times([0.5, 0.1, 0.2, 0.4, 0.3], batch_size=32)
+    assert (t.median_s, t.min_s, t.max_s, t.steps) == (0.3, 0.1, 0.5, 5)
+    d = t.as_dict()
+    assert d["images_per_sec"] == pytest.approx(32 / 0.3)
+    assert d["images_per_sec_min"] == pytest.approx(64.0)    # slowest step: 32 images in 0.5 s
+    assert d["images_per_sec_max"] == pytest.approx(320.0)
+    with pytest.raises(ValueError):
+        bench.Timing.from_times([], 1)
+
+
+def test_time_steps_runs_warmup_then_timed_steps():
+    calls = []
+    t = bench.time_steps(lambda: calls.append(1), batch_size=4, steps=3, warmup=2)
+    assert len(calls) == 5 and t.steps == 3 and t.min_s <= t.median_s <= t.max_s
+
+
+def test_interleaved_alternates_variants():
+    order = []
+    out = bench.interleaved({"a": lambda: order.append("a"), "b": lambda: order.append("b")},
+                            batch_size=2, rounds=3, warmup=1)
+    assert order == ["a", "b", "a", "b", "b", "a", "a", "b"]   # warm-up, then A B / B A / A B
+    assert out["a"].steps == out["b"].steps == 3
+
+
+def test_gflops_arithmetic_on_known_models():
+    # Conv2D(1->2, 3x3) on 5x5: 2*3*3 outputs x 9 MACs = 162; Linear(18 -> 10): 180.
+    tiny = nn.Sequential(nn.Conv2D(1, 2, 3), nn.Flatten(), nn.Linear(18, 10))
+    assert bench.macs_per_image(tiny, input_size=5, in_channels=1) == 342
+    # LeNet-5 at 1x32x32: 28*28*6*25 + 10*10*16*150 + 400*120 + 120*84 + 84*10.
+    lenet = create("lenet5", num_classes=10)
+    assert bench.macs_per_image(lenet, 32, 1) == 117_600 + 240_000 + 48_000 + 10_080 + 840 == 416_520
+    # Training = forward + two backward products: 2 FLOPs x 3 per MAC.
+    assert bench.train_gflops(416_520, 1000.0) == pytest.approx(416_520 * 6 * 1000 / 1e9)
+
+
+def test_gemm_gflops_positive():
+    assert bench.gemm_gflops(128, repeats=2, backend="paddle") > 0
+    assert bench.gemm_gflops(128, repeats=2, backend="numpy") > 0
+    with pytest.raises(ValueError):
+        bench.gemm_gflops(8, backend="jax")
+
+
+def test_bare_loop_and_fit_train_the_model():
+    net = create("lenet5", num_classes=10, input_size=16)
+    before = net.classifier.fc3.weight.numpy().copy()
+    x, y = bench.synthetic_batch(4, 1, 16)
+    t = bench.bench_bare(net, x, y, steps=2, warmup=1)
+    assert t.images_per_sec > 0 and t.batch_size == 4
+    assert not np.allclose(net.classifier.fc3.weight.numpy(), before)   # the step really updated
+    assert bench.bench_fit(net, x, y, steps=2, warmup=1).steps == 2
+    assert bench.bench_loop(net, x, y, steps=3, warmup=1).images_per_sec > 0
+
+
+@needs_torch
+@pytest.mark.parametrize("name, options", [
+    ("lenet5", dict(input_size=32)),
+    ("alexnet_paper", dict(input_size=67, width=0.125)),          # LRN, unpadded conv1
+    ("vgg11_bn", dict(input_size=32, width=0.125)),                 # BN, flatten in forward()
+    ("googlenet_bn", dict(input_size=32, width=0.125)),             # Inception concat
+    ("cnn_alltricks", dict(input_size=32, width=0.125)),            # LeakyReLU, concat blocks, GAP
+])
+def test_torch_twin_gives_the_same_logits(name, options):
+    import torch
+
+    net = create(name, num_classes=7, **options)
+    channels = 1 if name == "lenet5" else 3
+    x, _ = bench.synthetic_batch(2, channels, options["input_size"])
+    twin = bench.torch_twin(net)
+    # torch keeps BN running statistics as buffers, paddle as non-trainable parameters.
+    trainable = sum(int(np.prod(p.shape)) for p in net.parameters() if not p.stop_gradient)
+    assert sum(p.numel() for p in twin.parameters()) == trainable
+    assert bench.twin_max_error(net, twin, x) < 1e-5
+    net.eval()
+    twin.eval()
+    with torch.no_grad():
+        logits = twin(torch.from_numpy(x)).numpy()
+    assert logits.shape == (2, 7)
+    np.testing.assert_allclose(logits, net(paddle.to_tensor(x)).numpy(), rtol=1e-4, atol=1e-5)
+
+
+@needs_torch
+def test_torch_twin_refuses_unknown_layers_and_trains():
+    class Odd(nn.Layer):
+        def forward(self, x):
+            return x
+
+    with pytest.raises(PaddleCNNError, match="no torch twin for layer Odd"):
+        bench.torch_twin(nn.Sequential(nn.Conv2D(1, 2, 3), Odd()))
+    net = create("lenet5", num_classes=10, input_size=16)
+    x, y = bench.synthetic_batch(4, 1, 16)
+    assert bench.bench_torch(bench.torch_twin(net), x, y, threads=1, steps=2, warmup=1).images_per_sec > 0
+
+
+def test_speed_variants_start_from_the_same_weights():
+    """fastconv / to_static variants compute the same first loss as paddle as built."""
+    x, y = bench.synthetic_batch(4, 3, 32)
+    # dropout 0: its random masks would differ between the variants
+    steps = bench.speed_variants("vgg11", dict(input_size=32, width=0.125, dropout=0.0), x, y)
+    losses = {k: float(step()) for k, step in steps.items()}
+    assert set(losses) == {"paddle", "fastconv", "to_static", "fastconv+to_static"}
+    for k, v in losses.items():
+        assert v == pytest.approx(losses["paddle"], rel=1e-5), k
+
+
+def test_eval_variants_fused_bn_same_output():
+    x, _ = bench.synthetic_batch(2, 3, 32)
+    ev = bench.eval_variants("vgg11_bn", dict(input_size=32, width=0.125), x)
+    np.testing.assert_allclose(ev["eval_fused_bn"]().numpy(), ev["eval"]().numpy(), rtol=1e-4, atol=1e-5)
+
+
+def test_data_pipeline_rows():
+    rows = bench.bench_data(16, channels=1, workers=(0,), n_images=24, batch_size=8, cache=(False, True))
+    assert [(r["num_workers"], r["cache"]) for r in rows] == [(0, False), (0, True)]
+    assert all(r["images"] == 16 and r["images_per_sec"] > 0 for r in rows)   # first batch untimed
+
+
+def test_peak_rss_in_a_subprocess():
+    mem = bench.peak_rss("lenet5", dict(in_channels=1, input_size=16), input_size=16, batch_size=4)
+    assert 50 < mem["import_mib"] <= mem["model_mib"] <= mem["peak_mib"] < 4096
+
+
+def test_cli_bench_quick_writes_json(tmp_path, capsys):
+    out = tmp_path / "bench.json"
+    code = cli_main(["bench", "--quick", "--no-rss", "--no-data", "--steps", "2", "--input-sizes", "16", "32",
+                     "--batch-sizes", "4", "--json", str(out)])
+    assert code == 0
+    result = json.loads(out.read_text())
+    assert {"date", "machine", "plan", "gemm", "models", "scaling"} <= set(result)
+    assert result["machine"]["threads"] >= 1 and result["machine"]["paddle"] == paddle.__version__
+    assert result["gemm"]["paddle_gflops"] > 0
+    (row,) = result["models"]
+    assert row["name"] == "lenet5" and row["macs_per_image"] == 416_520
+    for col in ("bare", "loop", "fit"):
+        assert row[col]["images_per_sec"] > 0 and row[col]["steps"] == 2
+        assert row[col]["min_s"] <= row[col]["median_s"] <= row[col]["max_s"]
+    assert row["gflops"] == pytest.approx(416_520 * 6 * row["bare"]["images_per_sec"] / 1e9)
+    assert "images_per_sec" in row["torch"] or "error" in row["torch"]
+    assert [(r["input_size"], r["batch_size"]) for r in result["scaling"]["rows"]] == [(16, 8), (32, 8), (32, 4)]
+    assert all(r["images_per_sec"] > 0 for r in result["scaling"]["rows"])
+    printed = capsys.readouterr().out
+    assert "lenet5" in printed and str(out) in printed
+
+
+def test_cli_bench_rejects_bad_arguments(capsys):
+    assert cli_main(["bench", "--quick", "--models", "nosuchnet"]) == 2
+    assert "unknown nosuchnet" in capsys.readouterr().err
+    assert cli_main(["bench", "--quick", "--steps", "0"]) == 2
+    assert "--steps must be positive" in capsys.readouterr().err
