@@ -18,12 +18,21 @@ def add_parser(subparsers) -> None:
     p = subparsers.add_parser("summary", help="per-layer shapes, parameters, multiply-adds and receptive fields",
                               description="Print a model's layers with output shapes, parameters, multiply-adds "
                                           "and receptive fields, then the totals.")
-    p.add_argument("model", help="a registered model name (see the error message of an unknown name for the list)")
+    p.add_argument("model", help=f"a registered model: {_model_names()}")
     p.add_argument("--input-size", type=int, default=None, help="square input side in pixels (default: the model's)")
     p.add_argument("--num-classes", type=int, default=1000, help="output classes (default 1000)")
     p.add_argument("--width", type=float, default=None, help="channel multiplier (default 1.0 = the paper's)")
     p.add_argument("--in-channels", type=int, default=None, help="input channels (default: the model's, usually 3)")
     p.set_defaults(func=run)
+
+
+def _model_names() -> str:
+    try:
+        from .. import models
+
+        return ", ".join(models.list_models())
+    except Exception:  # noqa: BLE001 - help text must not break the CLI
+        return "see paddlecnn.models.list_models()"
 
 
 def default_input_size(name: str, model) -> int:

@@ -1,0 +1,71 @@
+"""The command line as a user runs it: ``python -m paddlecnn ...`` in a subprocess, and in-process."""
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from paddlecnn.cli import main
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _run(*args, timeout=180):
+    env = dict(os.environ, PYTHONPATH=str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    return subprocess.run([sys.executable, "-m", "paddlecnn", *args], cwd=ROOT, env=env,
+                          capture_output=True, text=True, timeout=timeout)
+
+
+def _registered(name):
+    import paddlecnn.models as models
+
+    return name in models.list_models()
+
+
+def test_help_lists_subcommands():
+    done = _run("--help")
+    assert done.returncode == 0
+    assert "summary" in done.stdout and "usage: python -m paddlecnn" in done.stdout
+    assert "Traceback" not in done.stderr
+
+
+@pytest.mark.skipif(not _registered("lenet5"), reason="lenet5 not registered yet")
+def test_summary_lenet5_prints_61706():
+    done = _run("summary", "lenet5", "--in-channels", "1", "--input-size", "32", "--num-classes", "10")
+    assert done.returncode == 0, done.stderr
+    assert "61,706" in done.stdout
+    assert "[1, 10]" in done.stdout                  # the logits row
+    assert "Traceback" not in done.stderr
+
+
+def test_unknown_model_is_one_line_error():
+    done = _run("summary", "lenet6")
+    assert done.returncode != 0
+    lines = [line for line in done.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and "Traceback" not in done.stderr
+    assert "lenet6" in lines[0] and "choose one of" in lines[0]
+
+
+@pytest.mark.skipif(not _registered("lenet5"), reason="lenet5 not registered yet")
+def test_summary_defaults_come_from_the_model(capsys):
+    # no --in-channels / --input-size: LeNet-5's own 1x32x32
+    assert main(["summary", "lenet5", "--num-classes", "10"]) == 0
+    out = capsys.readouterr().out
+    assert "input 1x32x32" in out and "61,706" in out
+
+
+@pytest.mark.skipif(not _registered("vgg16"), reason="vgg16 not registered yet")
+def test_summary_scaled_vgg16_in_process(capsys):
+    assert main(["summary", "vgg16", "--input-size", "32", "--width", "0.125", "--num-classes", "5"]) == 0
+    out = capsys.readouterr().out
+    assert "input 3x32x32" in out and "[1, 5]" in out
+    # five 2x2 pools on 32 px leave a 1x1 map; VGG-16's pool5 still reports its 212 px field
+    assert "[1, 64, 1, 1]" in out and " 212 " in out
+
+
+@pytest.mark.skipif(not _registered("vgg16"), reason="vgg16 not registered yet")
+def test_summary_too_small_input_is_one_line_error(capsys):
+    assert main(["summary", "vgg16", "--input-size", "16", "--width", "0.125"]) != 0
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("error:") and "16" in err[0]
