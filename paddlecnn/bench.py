@@ -540,6 +540,61 @@ def peak_rss(name: str, options: dict, input_size: int, batch_size: int, steps: 
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
+# Settings read once at process start (by MKL or OpenMP), so each needs a fresh process.
+ENV_VARIANTS: Dict[str, Dict[str, str]] = {
+    "default": {},
+    "MKL_DEBUG_CPU_TYPE=5": {"MKL_DEBUG_CPU_TYPE": "5"},
+    "OMP_PROC_BIND=true": {"OMP_PROC_BIND": "true", "OMP_PLACES": "cores"},
+    "OMP_WAIT_POLICY=PASSIVE": {"OMP_WAIT_POLICY": "PASSIVE"},
+    "1 thread": {"OMP_NUM_THREADS": "1"},
+}
+
+
+def env_child(spec: str) -> None:
+    """Subprocess body of :func:`env_ab`: GEMM GFLOP/s and one model's bare-step images/s, as JSON."""
+    s = json.loads(spec)
+    from .models import create
+
+    options = s["options"]
+    x, y = synthetic_batch(s["batch_size"], options.get("in_channels", 3), options.get("input_size", 224))
+    model = create(s["name"], num_classes=NUM_CLASSES, **options)
+    step = bench_bare(model, x, y, s["steps"], 1)
+    print(json.dumps({"gemm_gflops": gemm_gflops(s["gemm_n"], 3), "images_per_sec": step.images_per_sec,
+                      "threads": runtime.SETTINGS.get("threads")}))
+
+
+def _child_env(extra: Dict[str, str]) -> dict:
+    env = {k: v for k, v in os.environ.items() if k not in ("MKL_DEBUG_CPU_TYPE", "OMP_PROC_BIND", "OMP_PLACES",
+                                                            "OMP_WAIT_POLICY")}
+    env["OMP_NUM_THREADS"] = str(runtime.SETTINGS.get("threads", 1))
+    package_parent = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [package_parent, env.get("PYTHONPATH")]))
+    env.update(extra)
+    return env
+
+
+def env_ab(name: str, options: dict, batch_size: int = 32, steps: int = 3, rounds: int = 3, gemm_n: int = 2048,
+           variants: Optional[Dict[str, Dict[str, str]]] = None, timeout: float = 900) -> Dict[str, dict]:
+    """Environment settings A/B: each variant runs in its own process, variants alternating for
+    ``rounds`` rounds; returns per variant the medians of GEMM GFLOP/s and bare-step images/s."""
+    variants = variants or ENV_VARIANTS
+    spec = json.dumps({"name": name, "options": options, "batch_size": batch_size, "steps": steps,
+                       "gemm_n": gemm_n})
+    code = "import sys; from paddlecnn.bench import env_child; env_child(sys.argv[1])"
+    runs: Dict[str, List[dict]] = {k: [] for k in variants}
+    for r in range(rounds):
+        for key in (list(variants) if r % 2 == 0 else list(variants)[::-1]):
+            proc = subprocess.run([sys.executable, "-c", code, spec], capture_output=True, text=True,
+                                  env=_child_env(variants[key]), timeout=timeout)
+            if proc.returncode != 0:
+                raise PaddleCNNError(f"env A/B child {key} failed: {proc.stderr.strip()[-500:]}")
+            runs[key].append(json.loads(proc.stdout.strip().splitlines()[-1]))
+    return {k: {"env": variants[k], "rounds": len(v), "threads": v[0]["threads"],
+                "gemm_gflops": statistics.median(d["gemm_gflops"] for d in v),
+                "images_per_sec": statistics.median(d["images_per_sec"] for d in v),
+                "images_per_sec_all": [d["images_per_sec"] for d in v]} for k, v in runs.items()}
+
+
 # --------------------------------------------------------------------------- #
 # The data pipeline alone
 # --------------------------------------------------------------------------- #
@@ -612,6 +667,7 @@ class Plan:
     rss: bool = True
     data: bool = True
     ab: bool = False
+    env_ab: bool = False
     data_workers: Sequence[int] = (0, 1, 2)
     data_images: int = 512
 
@@ -736,7 +792,7 @@ def bench_scaling(name: str, options: dict, plan: Plan) -> List[dict]:
 
 def run(plan: Plan, log: Callable[[str], None] = lambda s: None) -> dict:
     """Measure everything in ``plan``; returns the JSON-ready result (see :func:`format_report`)."""
-    result = {"date": time.strftime("%Y-%m-%d %H:%M:%S"), "machine": machine(),
+    result = {"date": time.strftime("%Y-%m-%d %H:%M:%S"), "machine": machine(), "load_before": _load(),
               "plan": {k: v for k, v in asdict(plan).items()}, "models": []}
     log(f"GEMM peak ({plan.gemm_n}x{plan.gemm_n} float32) ...")
     gemm = {"n": plan.gemm_n, "paddle_gflops": gemm_gflops(plan.gemm_n), "numpy_gflops": gemm_gflops(plan.gemm_n, backend="numpy")}
@@ -766,7 +822,23 @@ def run(plan: Plan, log: Callable[[str], None] = lambda s: None) -> dict:
         for name, options in plan.models.items():
             log(f"{name}: A/B speed variants ...")
             result["ab"].append(_ab_section(name, options, plan))
+    if plan.env_ab:
+        log(f"{first}: environment A/B (one process per run) ...")
+        try:
+            result["env_ab"] = {"model": first, "variants": env_ab(first, first_options, plan.batch_size,
+                                                                     plan.steps, 3, plan.gemm_n)}
+        except (PaddleCNNError, subprocess.TimeoutExpired) as exc:
+            result["env_ab"] = {"model": first, "error": str(exc)}
+    result["load_after"] = _load()
     return result
+
+
+def _load() -> Optional[float]:
+    """1-minute load average: above the core count, other processes share the CPU and timings are noisy."""
+    try:
+        return os.getloadavg()[0]
+    except OSError:  # pragma: no cover - not on Linux/macOS
+        return None
 
 
 def _data_section(options: dict, plan: Plan, model_ips: Optional[float]) -> dict:
@@ -812,7 +884,13 @@ def format_report(result: dict) -> str:
     out = [f"paddlecnn bench {result['date']}: {m['cpu']}, {m['threads']} threads of {m['cores']} cores, "
            f"paddle {m['paddle']}, torch {m['torch'] or 'not installed'}, MKL_DEBUG_CPU_TYPE {m['MKL_DEBUG_CPU_TYPE']}",
            f"float32 GEMM {g['n']}x{g['n']}: paddle {g['paddle_gflops']:.1f} GFLOP/s, numpy {g['numpy_gflops']:.1f}"
-           + (f", torch {g['torch_gflops']:.1f}" if "torch_gflops" in g else ""), ""]
+           + (f", torch {g['torch_gflops']:.1f}" if "torch_gflops" in g else "")]
+    busy = max(filter(None, [result.get("load_before"), result.get("load_after")]), default=None)
+    if busy is not None and busy > m["cores"]:
+        out.append(f"WARNING: load average {busy:.1f} on {m['cores']} cores: other processes shared the CPU, "
+                   "so absolute numbers are noisy (and OpenMP threads that spin-wait, torch's especially, "
+                   "suffer most); rerun on a quiet machine")
+    out.append("")
     rows = []
     for r in result["models"]:
         rows.append([r["name"], r["input_size"], r["batch_size"], _f(_ips(r["train"])), _f(_ips(r["loop"])),
@@ -857,6 +935,14 @@ def format_report(result: dict) -> str:
                 _table(["variant", "images/s", "speed-up"],
                        [[k, _f(v["images_per_sec"]), _f(ab["speedup"].get(k), "{:.2f}x")]
                         for k, v in ab["variants"].items()])]
+    env = result.get("env_ab")
+    if env:
+        out += ["", f"{env['model']}: environment settings, one process per run, alternating (medians):"]
+        out += [env["error"]] if "error" in env else [
+            _table(["setting", "GEMM GFLOP/s", "images/s", "vs default"],
+                   [[k, _f(v["gemm_gflops"]), _f(v["images_per_sec"]),
+                     _f(_ratio(v["images_per_sec"], env["variants"]["default"]["images_per_sec"]), "{:.2f}x")]
+                    for k, v in env["variants"].items()])]
     return "\n".join(out)
 
 

@@ -6,6 +6,8 @@ import paddle
 import paddle.nn as nn
 import pytest
 
+import paddlecnn
+
 from paddlecnn import bench
 from paddlecnn.cli import main as cli_main
 from paddlecnn.errors import PaddleCNNError
@@ -163,3 +165,14 @@ def test_cli_bench_rejects_bad_arguments(capsys):
     assert "unknown nosuchnet" in capsys.readouterr().err
     assert cli_main(["bench", "--quick", "--steps", "0"]) == 2
     assert "--steps must be positive" in capsys.readouterr().err
+
+
+def test_env_ab_runs_each_setting_in_its_own_process():
+    out = bench.env_ab("lenet5", dict(in_channels=1, input_size=16), batch_size=2, steps=1, rounds=1, gemm_n=64,
+                       variants={"default": {}, "1 thread": {"OMP_NUM_THREADS": "1"}})
+    assert list(out) == ["default", "1 thread"]
+    for v in out.values():
+        assert v["rounds"] == 1 and v["gemm_gflops"] > 0 and v["images_per_sec"] > 0
+    assert out["1 thread"]["env"] == {"OMP_NUM_THREADS": "1"}
+    assert out["1 thread"]["threads"] == 1
+    assert out["default"]["threads"] == paddlecnn.runtime.SETTINGS["threads"]

@@ -36,6 +36,8 @@ def add_parser(subparsers) -> None:
     p.add_argument("--quick", action="store_true", help="a seconds-long smoke run: lenet5, tiny sizes, few steps")
     p.add_argument("--ab", action="store_true",
                    help="also time speed variants interleaved: fastconv, to_static forward, fused conv+BN at eval")
+    p.add_argument("--env-ab", action="store_true",
+                   help="also compare MKL_DEBUG_CPU_TYPE, OpenMP binding/wait policy and 1 thread (fresh process each)")
     p.add_argument("--no-torch", action="store_true", help="skip the PyTorch column")
     p.add_argument("--no-rss", action="store_true", help="skip peak memory (one subprocess per model)")
     p.add_argument("--no-data", action="store_true", help="skip the data-pipeline measurement")
@@ -65,7 +67,8 @@ def run(args: argparse.Namespace) -> int:
     overrides = {k: v for k, v in dict(batch_size=args.batch_size, steps=args.steps, warmup=args.warmup,
                                        input_sizes=args.input_sizes, batch_sizes=args.batch_sizes).items()
                  if v is not None}
-    overrides.update(torch=not args.no_torch, rss=not args.no_rss, data=not args.no_data, ab=args.ab)
+    overrides.update(torch=not args.no_torch, rss=not args.no_rss, data=not args.no_data, ab=args.ab,
+                     env_ab=args.env_ab)
     plan = bench.Plan.quick(**overrides) if args.quick else bench.Plan.full(**overrides)
     if args.models:
         unknown = [m for m in args.models if m not in list_models()]
