@@ -255,6 +255,8 @@ class Summary:
             lines.append(f"Parameters in layers not run (e.g. aux heads in eval mode): {self.params_not_run:,}")
         lines.append("BatchNorm running statistics are not counted as parameters; MACs count conv and "
                      "fully connected layers only.")
+        lines.append("RF / Jump: receptive field and stride of one unit in input pixels; 'all' after a fully "
+                     "connected layer; a concatenation of parallel branches takes the widest branch.")
         return "\n".join(lines)
 
 
@@ -301,6 +303,20 @@ def _macs(layer: nn.Layer, inp, out) -> int:
     return 0
 
 
+def _total_padding(padding) -> Optional[Tuple[int, int]]:
+    """Zeros a conv's ``padding`` adds along (H, W), in any of paddle's forms; None for 'SAME'."""
+    if isinstance(padding, str):
+        return None if padding.upper() == "SAME" else (0, 0)
+    if isinstance(padding, int):
+        return 2 * padding, 2 * padding
+    flat = [int(v) for v in np.ravel(np.asarray(padding, dtype=np.int64))]
+    if len(flat) == 2:                 # [pad_h, pad_w]
+        return 2 * flat[0], 2 * flat[1]
+    if len(flat) == 4:                 # [top, bottom, left, right]
+        return flat[0] + flat[1], flat[2] + flat[3]
+    return flat[-4] + flat[-3], flat[-2] + flat[-1]   # per-dimension pairs, NCHW: H and W are last
+
+
 class _Tracker:
     """Forward hooks that follow receptive fields tensor by tensor and record leaf-layer rows."""
 
@@ -319,18 +335,14 @@ class _Tracker:
     def pre(self, layer, inputs):
         self.starts.setdefault(id(layer), []).append(len(self.trace))
         inp = _first_tensor(inputs)
-        if inp is not None and isinstance(layer, nn.Conv2D) and len(inp.shape) == 4:
+        if isinstance(layer, nn.Conv2D) and inp is not None and len(inp.shape) == 4:
             # paddle 3.3 aborts the whole process (uncatchable) on a conv whose kernel
             # overhangs its input, so check here and raise a readable error instead.
-            k = layer._dilation[0] * (layer._kernel_size[0] - 1) + 1
-            pad = layer._padding
-            pad = 0 if isinstance(pad, str) else (pad if isinstance(pad, int) else sum(pad[:2]) if len(pad) == 4
-                                                   else 2 * pad[0])
-            if isinstance(layer._padding, str) and layer._padding.upper() == "SAME":
-                return
-            if inp.shape[2] + pad < k or inp.shape[3] + pad < k:
-                raise PaddleCNNError(f"layer {self.names.get(id(layer), type(layer).__name__)!r} ({k}x{k} conv) "
-                                     f"gets a {inp.shape[2]}x{inp.shape[3]} map, smaller than its kernel: "
+            span = layer._dilation[0] * (layer._kernel_size[0] - 1) + 1
+            pad = _total_padding(layer._padding)
+            if pad is not None and min(inp.shape[2] + pad[0], inp.shape[3] + pad[1]) < span:
+                raise PaddleCNNError(f"layer {self.names.get(id(layer), type(layer).__name__)!r} ({span}x{span} "
+                                     f"conv) gets a {inp.shape[2]}x{inp.shape[3]} map, smaller than its kernel: "
                                      "use a larger input size (--input-size)")
 
     def post(self, layer, inputs, output):

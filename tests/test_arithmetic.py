@@ -193,6 +193,13 @@ def test_summary_too_small_input_is_a_clear_error():
         summary(_Tiny(), input_size=8, in_channels=1)
 
 
+def test_summary_kernel_check_reads_padding_per_axis():
+    ok = summary(nn.Conv2D(1, 1, 5, padding=2), input_size=3, in_channels=1)   # 3 + 2*2 >= 5
+    assert ok.rows[0].output_shape == (1, 1, 3, 3)
+    with pytest.raises(PaddleCNNError, match="3x3 map"):
+        summary(nn.Conv2D(1, 1, 5, padding=[2, 0]), input_size=3, in_channels=1)  # W: 3 + 0 < 5
+
+
 def _vgg16_macs(size=224, classes=1000):
     macs, c, s = 0, 3, size
     for v in VGG16_CFG:
