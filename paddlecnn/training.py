@@ -21,6 +21,7 @@ workers, and a run resumed from a checkpoint continues exactly as if never stopp
 """
 from __future__ import annotations
 
+import contextlib
 import difflib
 import hashlib
 import math
@@ -138,9 +139,11 @@ def _train_epoch(s: "_Session", epoch: int, ctrl_c: "_CtrlC") -> Optional[Dict[s
     bar = s.progress_bar(epoch, initial=skip)
     s.net.train()
     lr_at_start = s.policy.lr
-    started = time.perf_counter()
-    step = skip
+    started = None
     for step, batch in enumerate(s.train_loader, start=skip):
+        # The clock starts at the first batch: images/s is the steady training rate, without the
+        # DataLoader's start-up (its prefetch thread) and without evaluation.
+        started = started or time.perf_counter()
         x, y, dropped = _unpack(batch)
         meter.skipped += dropped
         if x.shape[0] == 0:                          # every image of the batch was unreadable
@@ -158,7 +161,7 @@ def _train_epoch(s: "_Session", epoch: int, ctrl_c: "_CtrlC") -> Optional[Dict[s
             _close(bar)
             return None
     s.check_finite(meter.sync(), epoch)
-    elapsed = time.perf_counter() - started + meter.train_time   # + time before a mid-epoch resume
+    elapsed = time.perf_counter() - (started or time.perf_counter()) + meter.train_time  # + before a resume
     _close(bar)
     loss_sum, correct, seen = s.all_reduce([meter.loss_sum, meter.correct, meter.seen])
     return {"train_loss": loss_sum / max(seen, 1), "train_acc": correct / max(seen, 1),
@@ -264,6 +267,8 @@ class _Session:
         amp = cfg["amp"]
         self.amp_dtype = None if not amp else ("bfloat16" if amp == "bfloat16" else "float16")
         self.scaler = paddle.amp.GradScaler(init_loss_scaling=2.0 ** 15) if self.amp_dtype == "float16" else None
+        self.autocast = (lambda: paddle.amp.auto_cast(enable=True, level="O1", dtype=self.amp_dtype)) if amp \
+            else contextlib.nullcontext
 
     def _setup_run_folder(self) -> None:
         cfg = self.cfg
@@ -315,7 +320,7 @@ class _Session:
     def train_step(self, x: paddle.Tensor, y: paddle.Tensor, epoch: int, step: int) -> Tuple[paddle.Tensor, paddle.Tensor]:
         """Forward, loss, backward, update; returns (loss, number correct) as device tensors."""
         try:
-            with paddle.amp.auto_cast(enable=self.amp_dtype is not None, dtype=self.amp_dtype or "float16"):
+            with self.autocast():
                 loss, logits = self.loss(self.model(x), y)
             if self.scaler is not None:
                 self.scaler.scale(loss).backward()

@@ -407,7 +407,7 @@ def test_lenet5_reaches_97_percent_on_mnist5k_test(tmp_path):
     start = time.time()
     # transform="eval": the "basic" preset flips images, which turns digits into other symbols.
     history = train(10, 32, "lenet5", data="mnist5k", optimizer="adam", lr=0.005, schedule="cosine",
-                    transform="eval", run_dir=tmp_path / "lenet5", quiet=True)
+                    transform="eval", threads=2, run_dir=tmp_path / "lenet5", quiet=True)
     model, info = ckpt.load_model(history.run_dir)
     test = data.load("mnist5k", "test", input_size=info["input_size"])
     metrics = evaluate_metrics(model, paddle.io.DataLoader(test, batch_size=100))
