@@ -1,5 +1,6 @@
 """Built-in datasets: real mnist5k/animals10 from PyPI packages, the shapes16 generator, load()."""
 import hashlib
+import json
 import multiprocessing
 import os
 
@@ -111,6 +112,13 @@ def test_materialise_is_cached_atomic_and_race_safe(tmp_path, monkeypatch):
     (tmp_path / "animals10").mkdir()  # a half-written or foreign folder is never used
     with pytest.raises(PaddleCNNError, match="not a complete built-in dataset; delete it"):
         materialise("animals10")
+    stats = builtin.read_stats(tmp_path / "shapes16")  # an older generator's folder is rebuilt
+    (tmp_path / "shapes16" / "stats.json").write_text(json.dumps(dict(stats, version=0)))
+    (tmp_path / "shapes16" / "old-file").write_text("x")
+    assert materialise("shapes16") == tmp_path / "shapes16"
+    assert builtin.read_stats(tmp_path / "shapes16")["version"] == builtin.VERSIONS["shapes16"]
+    assert not (tmp_path / "shapes16" / "old-file").exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["animals10", "shapes16"]
 
 
 def test_load_builtin_defaults_transforms_subset_and_channels(tmp_path, monkeypatch):
@@ -142,5 +150,5 @@ def test_cli_prepare_and_stats_keep_the_builtin_usable(tmp_path, monkeypatch, ca
     assert str(tmp_path / "shapes16") in capsys.readouterr().out
     assert main(["data", "stats", str(tmp_path / "shapes16" / "Eval.txt")]) == 0  # rewrites stats.json
     stats = builtin.read_stats(tmp_path / "shapes16")
-    assert stats["images"] == 16 and stats["version"] == builtin.VERSION
+    assert stats["images"] == 16 and stats["version"] == builtin.VERSIONS["shapes16"]
     assert materialise("shapes16") == tmp_path / "shapes16"  # still recognised as complete

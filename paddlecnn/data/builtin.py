@@ -39,8 +39,8 @@ from .stats import STATS_FILE, channel_stats, read_stats, save_stats
 
 ANIMALS = ("bear", "bird", "cat", "cow", "dog", "elephant", "giraffe", "horse", "sheep", "zebra")
 SPLITS = ("train", "eval", "test")
-# Bumped when a dataset's files change, so a stale folder is noticed (see _ready).
-VERSION = 1
+# Bumped when a dataset's files change: a folder with an older stamp is rebuilt.
+VERSIONS = {"mnist5k": 1, "animals10": 1, "shapes16": 2}
 _SHAPES16_SIZES = (64, 224)
 
 
@@ -130,16 +130,15 @@ def folder_name(name: str, size: Optional[int] = None) -> str:
     return name
 
 
-def _ready(folder: Path) -> bool:
+def _state(folder: Path, name: str) -> str:
+    """"ready", "missing" or "stale" (built by an older generator: rebuilt in place)."""
     stats = read_stats(folder) if (folder / STATS_FILE).is_file() else None
     if stats is None:
         if folder.exists():
             raise PaddleCNNError(f"{folder} exists but is not a complete built-in dataset; delete it "
                                  "and it will be rebuilt")
-        return False
-    if stats.get("version") != VERSION:
-        raise PaddleCNNError(f"{folder} was built by another paddlecnn version; delete it to rebuild")
-    return True
+        return "missing"
+    return "ready" if stats.get("version") == VERSIONS[name] else "stale"
 
 
 def materialise(name: str, size: Optional[int] = None) -> Path:
@@ -150,7 +149,8 @@ def materialise(name: str, size: Optional[int] = None) -> Path:
     if size is None:
         size = _shapes16.DEFAULT_SIZE
     folder = data_dir() / folder_name(name, size)
-    if _ready(folder):
+    state = _state(folder, name)
+    if state == "ready":
         return folder
     folder.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{folder.name}-", dir=folder.parent))
@@ -158,15 +158,26 @@ def materialise(name: str, size: Optional[int] = None) -> Path:
     try:
         train = _builder(name, size)(tmp)
         stats = channel_stats(tmp / train, tmp, channels=native_channels(name))
-        save_stats(dict(stats, version=VERSION, dataset=folder.name), tmp / STATS_FILE)
-        try:
-            os.rename(tmp, folder)  # atomic: the folder appears complete or not at all
-        except OSError:
-            if not _ready(folder):  # lost the race to another process: theirs is as good
-                raise
+        save_stats(dict(stats, version=VERSIONS[name], dataset=folder.name), tmp / STATS_FILE)
+        _move_into_place(tmp, folder, name)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return folder
+
+
+def _move_into_place(tmp: Path, folder: Path, name: str) -> None:
+    if _state(folder, name) == "stale":  # swap the old version out; readers see old or new, never half
+        old = folder.with_name(f".{folder.name}-old-{os.getpid()}")
+        try:
+            os.rename(folder, old)
+        except OSError:
+            pass  # another process swapped it first
+        shutil.rmtree(old, ignore_errors=True)
+    try:
+        os.rename(tmp, folder)  # atomic: the folder appears complete or not at all
+    except OSError:
+        if _state(folder, name) != "ready":  # lost the race to another process: theirs is as good
+            raise
 
 
 def list_path(name: str, split: str = "train", size: Optional[int] = None) -> Path:

@@ -25,7 +25,7 @@ from PIL import Image, ImageDraw, ImageFilter
 CLASSES = ("circle", "ring", "square", "triangle", "star", "cross", "hexagon", "crescent",
            "arrow", "ellipse", "stripes", "checker", "dots", "frame", "zigzag", "spiral")
 # Images per class in each split: 16 x 210 = 3,360 images, about 5 s to draw at 64 px.
-PER_CLASS = {"train": 150, "eval": 30, "test": 30}
+PER_CLASS = {"train": 300, "eval": 40, "test": 40}
 DEFAULT_SIZE = 64
 SUPERSAMPLE = 3  # draw at 3x and downscale: anti-aliased edges like a photo's
 JPEG_QUALITY = 92
@@ -143,7 +143,7 @@ def _background(size: int, bg: np.ndarray, rng: np.random.Generator) -> np.ndarr
     angle = rng.uniform(0, 2 * math.pi)
     ramp = (xx * math.cos(angle) + yy * math.sin(angle))[..., None]
     img = bg + rng.uniform(-40, 40, 3) * (ramp - ramp.mean())
-    for _ in range(int(rng.integers(0, 4))):
+    for _ in range(int(rng.integers(0, 3))):
         cx, cy, s = rng.uniform(0, 1), rng.uniform(0, 1), rng.uniform(0.1, 0.3)
         blob = np.exp(-((xx - cx) ** 2 + (yy - cy) ** 2) / (2 * s * s))[..., None]
         img = img + rng.uniform(-45, 45, 3) * blob
@@ -151,7 +151,7 @@ def _background(size: int, bg: np.ndarray, rng: np.random.Generator) -> np.ndarr
 
 
 def _distractors(draw: ImageDraw.ImageDraw, size: int, rng: np.random.Generator) -> None:
-    for _ in range(int(rng.integers(1, 4))):
+    for _ in range(int(rng.integers(0, 3))):
         colour = tuple(int(v) for v in rng.integers(0, 256, 3))
         x, y = rng.uniform(0, size, 2)
         if rng.random() < 0.5:
@@ -170,7 +170,7 @@ def draw_image(label: int, index: int, size: int = DEFAULT_SIZE, seed: int = 0) 
     base = _background(size, bg.astype(float), rng)
     # Only the object's mask is drawn supersampled: its edges get photo-like anti-aliasing.
     big = size * SUPERSAMPLE
-    radius = rng.uniform(0.2, 0.34) * big
+    radius = rng.uniform(0.25, 0.38) * big
     margin = radius * 0.9
     centre = (rng.uniform(margin, big - margin), rng.uniform(margin, big - margin))
     canvas = _Canvas(big, centre, radius, rng.uniform(0, 2 * math.pi))
