@@ -264,6 +264,6 @@ def load(name_or_list: Union[str, PathLike], split: str = "train", transform: Un
 
 def describe() -> Dict[str, str]:
     """Built-in name -> one line, for the CLI."""
-    return {"shapes16": "16 synthetic shape/texture classes, RGB 64 px (shapes16-224: 224 px), 2400/480/480",
+    return {"shapes16": "16 synthetic shape/texture classes, RGB 64 px (shapes16-224: 224 px), 4800/640/640",
             "mnist5k": "5,000 real MNIST digits, gray 28 px, 10 classes, 4000/500/500",
             "animals10": "9,716 real animal silhouettes (duplicates dropped), gray 28 px, 10 classes, 80/10/10"}
