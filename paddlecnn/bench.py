@@ -24,6 +24,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import warnings
 from dataclasses import asdict, dataclass
 from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
@@ -34,6 +35,9 @@ import paddle.nn.functional as F
 
 from . import runtime
 from .errors import PaddleCNNError
+
+# to_static traces the forward under PIR, which warns about a harmless Tensor.place lookup.
+warnings.filterwarnings("ignore", message=r".*'place' interface for pir graph mode.*")
 
 # The lessons' CPU-sized models: the architecture of the papers, scaled inputs and widths.
 DEFAULT_MODELS: Dict[str, dict] = {
@@ -731,8 +735,12 @@ def bench_model(name: str, options: dict, plan: Plan, peak_gflops: Optional[floa
     model = create(name, num_classes=NUM_CLASSES, **options)
     state = model.state_dict()
     row = {"name": name, "options": options, "input_size": size, "batch_size": plan.batch_size,
-           "macs_per_image": macs_per_image(model, size, channels),
-           "params": int(sum(int(np.prod(p.shape)) for p in model.parameters()))}
+           "params": int(sum(int(np.prod(p.shape)) for p in model.parameters() if not p.stop_gradient))}
+    try:
+        row["macs_per_image"] = macs_per_image(model, size, channels)
+    except PaddleCNNError as exc:
+        row["macs_per_image"] = None
+        row["macs_error"] = str(exc)
     twin = None
     if plan.torch and torch_available():
         try:
@@ -760,7 +768,7 @@ def bench_model(name: str, options: dict, plan: Plan, peak_gflops: Optional[floa
         row["torch"] = {"error": "torch not installed" if not torch_available() or not plan.torch
                         else f"no matching torch twin ({row.get('twin_error')})"}
     bare = _ips(row["bare"])
-    row["gflops"] = train_gflops(row["macs_per_image"], bare) if bare else None
+    row["gflops"] = train_gflops(row["macs_per_image"], bare) if bare and row["macs_per_image"] else None
     row["peak_fraction"] = _ratio(row["gflops"], peak_gflops)
     loop = _ips(row["loop"])
     row["ratios"] = {"train_vs_loop": _ratio(_ips(row["train"]), loop),
@@ -801,7 +809,13 @@ def run(plan: Plan, log: Callable[[str], None] = lambda s: None) -> dict:
     result["gemm"] = gemm
     for name, options in plan.models.items():
         log(f"{name}: training steps ...")
-        result["models"].append(bench_model(name, options, plan, gemm["paddle_gflops"]))
+        try:
+            result["models"].append(bench_model(name, options, plan, gemm["paddle_gflops"]))
+        except Exception as exc:  # noqa: BLE001 - one model that cannot be built must not lose the run
+            log(f"{name}: skipped: {exc}")
+            result.setdefault("skipped", {})[name] = f"{type(exc).__name__}: {exc}"
+    if not result["models"]:
+        raise PaddleCNNError(f"no model could be benchmarked: {result.get('skipped')}")
     first, first_options = next(iter(plan.models.items()))
     log(f"{first}: input and batch sizes ...")
     result["scaling"] = {"model": first, "options": first_options, "rows": bench_scaling(first, first_options, plan)}
@@ -816,7 +830,7 @@ def run(plan: Plan, log: Callable[[str], None] = lambda s: None) -> dict:
             result["rss"].append({"name": name, "batch_size": plan.batch_size, **mem})
     if plan.data:
         log("data pipeline ...")
-        result["data"] = _data_section(first_options, plan, _ips(result["models"][0]["bare"]))
+        result["data"] = _data_section(first_options, plan, _ips(result["models"][0].get("bare")))
     if plan.ab:
         result["ab"] = []
         for name, options in plan.models.items():
@@ -905,6 +919,7 @@ def format_report(result: dict) -> str:
                        "paddle/torch", "GFLOP/s", "of peak"], rows))
     errors = [f"  {r['name']} {col}: {r[col]['error']}" for r in result["models"]
               for col in ("train", "loop", "fit", "bare", "torch") if "error" in r[col]]
+    errors += [f"  {name}: {why}" for name, why in result.get("skipped", {}).items()]
     out += ["Not measured:"] + errors if errors else []
     sc = result.get("scaling")
     if sc:

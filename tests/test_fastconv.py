@@ -13,9 +13,9 @@ def _net() -> nn.Sequential:
         nn.Conv2D(8, 4, 1),                          # 1x1: the no-im2col path
         nn.Conv2D(4, 6, 5, padding=[2, 2]),          # 5x5, padding given as a list
         nn.Conv2D(6, 6, 3, bias_attr=False),         # no padding, no bias
-        nn.Conv2D(6, 6, 3, stride=2, padding=1),     # stride 2: not eligible
-        nn.Conv2D(6, 6, 3, padding=1, groups=2),     # grouped: not eligible
-        nn.Conv2D(6, 6, 3, padding=2, dilation=2))   # dilated: not eligible
+        nn.Conv2D(6, 6, 3, stride=2, padding=1),     # stride 2: paddle's kernel + fast bias add
+        nn.Conv2D(6, 6, 3, padding=1, groups=2),     # grouped: the same
+        nn.Conv2D(6, 6, 3, padding=2, dilation=2))   # dilated: the same
 
 
 def _forward_backward(net, x):
@@ -29,12 +29,12 @@ def _forward_backward(net, x):
     return y.numpy(), x.grad.numpy(), grads
 
 
-@pytest.mark.parametrize("max_pixels", [None, 0])  # None: always unfold; 0: always paddle's kernel
+@pytest.mark.parametrize("max_pixels", [None, 0])  # None: always unfold; 0: paddle's kernel + fast bias
 def test_fastconv_equals_paddle_conv_forward_and_backward(max_pixels):
     net = _net()
     x = paddle.randn([2, 3, 10, 10])
     y0, gx0, g0 = _forward_backward(net, x)
-    assert fastconv.enable(net, max_pixels=max_pixels) == 4
+    assert fastconv.enable(net, max_pixels=max_pixels) == 7
     y1, gx1, g1 = _forward_backward(net, x)
     assert y1.shape == y0.shape == (2, 6, 4, 4)
     np.testing.assert_allclose(y1, y0, rtol=1e-5, atol=1e-5)
@@ -48,14 +48,15 @@ def test_enable_swaps_only_eligible_layers_and_keeps_parameters():
     net = _net()
     keys = list(net.state_dict().keys())
     weight, n_params = net[0].weight, len(net.parameters())
-    assert fastconv.enable(net, min_in_channels=4) == 3     # the 3-channel first conv stays
+    assert fastconv.enable(net, min_in_channels=4) == 6     # the 3-channel first conv stays
     kinds = [type(m).__name__ for m in net]
-    assert kinds == ["Conv2D", "ReLU", "FastConv2D", "FastConv2D", "FastConv2D", "Conv2D", "Conv2D", "Conv2D"]
+    assert kinds == ["Conv2D", "ReLU"] + ["FastConv2D"] * 6
+    assert [m.unfold for m in list(net)[2:]] == [True, True, True, False, False, False]
     assert list(net.state_dict().keys()) == keys            # checkpoints stay loadable
     assert net[2].weight is _net_param(net, "2.weight")
     assert net[0].weight is weight
     assert len(net.parameters()) == n_params == 13         # 7 weights + 6 biases, none duplicated
-    assert fastconv.disable(net) == 3
+    assert fastconv.disable(net) == 6
     assert all(type(m).__name__ != "FastConv2D" for m in net)
 
 
@@ -107,5 +108,25 @@ def test_fuse_conv_bn_matches_eval_output():
 
 
 def test_fastconv_rejects_ineligible_conv():
-    with pytest.raises(ValueError, match="stride-1"):
-        fastconv.FastConv2D(nn.Conv2D(3, 3, 3, stride=2))
+    with pytest.raises(ValueError, match="NCHW"):
+        fastconv.FastConv2D(nn.Conv2D(3, 3, 3, data_format="NHWC"))
+    with pytest.raises(ValueError, match="zero padding"):
+        fastconv.FastConv2D(nn.Conv2D(3, 3, 3, padding=1, padding_mode="reflect"))
+
+
+def test_add_channel_bias_equals_broadcast_add_and_its_gradient():
+    y = paddle.randn([3, 4, 5, 6])
+    b = paddle.randn([4])
+    for t in (y, b):
+        t.stop_gradient = False
+    weights = paddle.rand([3, 4, 5, 6])
+    (fastconv.add_channel_bias(y, b) * weights).sum().backward()
+    got = (y.grad.numpy().copy(), b.grad.numpy().copy())
+    y.clear_grad()
+    b.clear_grad()
+    ref = y + b.reshape([1, 4, 1, 1])
+    (ref * weights).sum().backward()
+    np.testing.assert_array_equal(fastconv.add_channel_bias(y, b).numpy(), ref.numpy())
+    np.testing.assert_allclose(got[0], y.grad.numpy(), rtol=1e-6)
+    np.testing.assert_allclose(got[1], b.grad.numpy(), rtol=1e-5)
+    np.testing.assert_allclose(got[1], weights.numpy().sum(axis=(0, 2, 3)), rtol=1e-5)

@@ -1,14 +1,19 @@
-"""Optional CPU speed-ups for trained or training models: unfold+matmul convolution, conv+BN fusion.
+"""Optional CPU speed-ups: a faster Conv2D (bias add, unfold+matmul) and conv+BN fusion.
 
 Both are OFF by default and change no results beyond float rounding:
 
-* :func:`enable` swaps every eligible ``nn.Conv2D`` (stride 1, dilation 1, one group,
-  NCHW) for :class:`FastConv2D`, which computes the same convolution as ``F.unfold``
-  (im2col) followed by one matrix product. It shares the original parameters, so the
-  optimizer, ``state_dict`` keys and checkpoints are unchanged; :func:`disable` undoes it.
-  Paddle's own CPU conv kernel runs a small matrix product per image; one product
-  over the whole batch keeps MKL's GEMM busier (see docs/performance.md for what it
-  gives on a 2-core CPU).
+* :func:`enable` swaps every NCHW ``nn.Conv2D`` for :class:`FastConv2D`, which shares
+  the original parameters (same names: the optimizer, ``state_dict`` keys and
+  checkpoints are unchanged; :func:`disable` undoes it) and fixes two slow spots of
+  paddle 3.3's CPU convolution measured in docs/performance.md:
+
+  - paddle adds the conv bias as a broadcast (N, C, H, W) + (1, C, 1, 1) ``add``
+    whose backward (the bias gradient, a sum over N, H, W) takes about 3x the time of
+    the add itself; adding it on the (N*C, H*W) view instead is as fast as any
+    element-wise op. Every conv gets this.
+  - stride-1 convolutions (dilation 1, one group) with small output maps run as
+    ``F.unfold`` (im2col) plus ONE matrix product over the whole batch, where
+    paddle's kernel does one small product per image.
 * :func:`fuse_conv_bn` folds an eval-mode ``BatchNorm2D`` into the ``Conv2D`` before it
   (for evaluation and export only: the fused model cannot train its BN any more).
 
@@ -37,56 +42,82 @@ def _symmetric_padding(conv: nn.Conv2D):
 
 
 def eligible(conv: nn.Layer) -> bool:
-    """True when ``conv`` is an ``nn.Conv2D`` :class:`FastConv2D` can replace exactly."""
-    return (type(conv) is nn.Conv2D and _pair(conv._stride) == (1, 1)
-            and _pair(conv._dilation) == (1, 1) and conv._groups == 1
-            and conv._data_format == "NCHW" and conv._padding_mode == "zeros"
-            and _symmetric_padding(conv) is not None)
+    """True when ``conv`` is an ``nn.Conv2D`` :class:`FastConv2D` can replace (NCHW, zero padding)."""
+    return (type(conv) is nn.Conv2D and conv._data_format == "NCHW" and conv._padding_mode == "zeros"
+            and conv._padding_algorithm in ("EXPLICIT", "VALID"))
 
 
-# Output maps up to this many pixels (16x16) use unfold+matmul; larger ones stay on
-# paddle's kernel, which was as fast or faster there (docs/performance.md, 2-core CPU).
+def unfoldable(conv: nn.Conv2D) -> bool:
+    """True when ``conv`` can run as unfold + one matmul: stride 1, dilation 1, one group, symmetric padding."""
+    return (eligible(conv) and _pair(conv._stride) == (1, 1) and _pair(conv._dilation) == (1, 1)
+            and conv._groups == 1 and _symmetric_padding(conv) is not None)
+
+
+def add_channel_bias(y: paddle.Tensor, bias: paddle.Tensor) -> paddle.Tensor:
+    """y (N, C, H, W) + bias (C,) per channel, computed on the (N*C, H*W) view.
+
+    Same values as ``y + bias.reshape([1, C, 1, 1])``; its backward is a row sum
+    instead of paddle's slow broadcast reduction (3.4x faster add + grad, measured).
+    """
+    n, c = y.shape[0], y.shape[1]
+    return (y.reshape([n * c, -1]) + paddle.tile(bias, [n]).reshape([n * c, 1])).reshape(y.shape)
+
+
+# Output maps up to this many pixels (16x16) use unfold+matmul; larger ones use
+# paddle's kernel, which was as fast or faster there (docs/performance.md).
 MAX_PIXELS = 256
 
 
 class FastConv2D(nn.Layer):
-    """A stride-1 ``nn.Conv2D`` computed as im2col (``F.unfold``) + ONE matrix product.
+    """An ``nn.Conv2D`` with a fast bias add and, for small stride-1 maps, im2col + ONE matmul.
 
-    (N, C_in, H, W) -> (N, C_out, H + 2*pad_h - k_h + 1, W + 2*pad_w - k_w + 1).
-    Holds the *same* ``weight`` (C_out, C_in, k_h, k_w) and ``bias`` (C_out,) parameters
-    as the conv it replaces, under the same names. Output maps larger than
-    ``max_pixels`` (H' * W') go through paddle's own conv kernel; ``None`` never does.
+    (N, C_in, H, W) -> (N, C_out, H', W'), exactly the shapes of the conv it replaces.
+    Holds the *same* ``weight`` (C_out, C_in/groups, k_h, k_w) and ``bias`` (C_out,)
+    parameters as that conv, under the same names. Stride-1 convs whose output map
+    has at most ``max_pixels`` pixels (H' * W') use unfold+matmul (``None``: always;
+    0: never); every other case runs paddle's conv kernel without its bias, then
+    :func:`add_channel_bias`.
     """
 
     def __init__(self, conv: nn.Conv2D, max_pixels: Optional[int] = MAX_PIXELS):
         super().__init__()
         if not eligible(conv):
-            raise ValueError(f"FastConv2D needs a stride-1, dilation-1, groups-1 NCHW Conv2D, got {conv}")
+            raise ValueError(f"FastConv2D needs an NCHW Conv2D with zero padding, got {conv}")
         self.weight = conv.weight
         self.bias = conv.bias
         self.kernel_size = tuple(int(k) for k in conv.weight.shape[2:])
-        self.padding = _symmetric_padding(conv)
+        self.unfold = unfoldable(conv)
+        self.padding = _symmetric_padding(conv) if self.unfold else conv._updated_padding
+        self.stride, self.dilation, self.groups = conv._stride, conv._dilation, conv._groups
         self.max_pixels = max_pixels
         self._original = [conv]  # a list hides it from sublayer registration (no duplicate params)
 
     def forward(self, x: paddle.Tensor) -> paddle.Tensor:
         n, c_in, h, w = x.shape
         kh, kw = self.kernel_size
-        ph, pw = self.padding
-        oh, ow = h + 2 * ph - kh + 1, w + 2 * pw - kw + 1
-        if self.max_pixels is not None and oh * ow > self.max_pixels:
-            return F.conv2d(x, self.weight, self.bias, padding=[ph, pw])
+        if self.unfold:
+            ph, pw = self.padding
+            oh, ow = h + 2 * ph - kh + 1, w + 2 * pw - kw + 1
+            if self.max_pixels is None or oh * ow <= self.max_pixels:
+                return self._unfold_matmul(x, oh, ow)
+        y = F.conv2d(x, self.weight, None, stride=self.stride, padding=self.padding,
+                     dilation=self.dilation, groups=self.groups)
+        return y if self.bias is None else add_channel_bias(y, self.bias)
+
+    def _unfold_matmul(self, x: paddle.Tensor, oh: int, ow: int) -> paddle.Tensor:
+        n, c_in, h, w = x.shape
+        kh, kw = self.kernel_size
         c_out = self.weight.shape[0]
-        if (kh, kw) == (1, 1) and (ph, pw) == (0, 0):
+        if (kh, kw) == (1, 1) and self.padding == (0, 0):
             cols = x.reshape([n, c_in, h * w])  # a 1x1 conv needs no im2col copy
         else:
-            cols = F.unfold(x, [kh, kw], strides=1, paddings=[ph, pw])  # (N, K=C_in*kh*kw, L=oh*ow)
+            cols = F.unfold(x, [kh, kw], strides=1, paddings=list(self.padding))  # (N, K=C_in*kh*kw, L=oh*ow)
         # (N, K, L) -> (K, N*L): one GEMM over the whole batch instead of N small ones,
         # which is where paddle's kernel loses on small, deep maps.
         cols = cols.transpose([1, 0, 2]).reshape([cols.shape[1], n * oh * ow])
         out = paddle.matmul(self.weight.reshape([c_out, -1]), cols)  # (C_out, N*L)
         if self.bias is not None:
-            out = out + self.bias.reshape([c_out, 1])
+            out = out + self.bias.reshape([c_out, 1])  # a row add: its gradient is a fast row sum
         return out.reshape([c_out, n, oh, ow]).transpose([1, 0, 2, 3])
 
     def to_conv(self) -> nn.Conv2D:
@@ -94,8 +125,8 @@ class FastConv2D(nn.Layer):
         return self._original[0]
 
     def extra_repr(self) -> str:
-        return (f"{self.weight.shape[1]}, {self.weight.shape[0]}, kernel_size={self.kernel_size}, "
-                f"padding={self.padding}, max_pixels={self.max_pixels}")
+        return (f"{self.weight.shape[1] * self.groups}, {self.weight.shape[0]}, kernel_size={self.kernel_size}, "
+                f"stride={self.stride}, padding={self.padding}, unfold={self.unfold}, max_pixels={self.max_pixels}")
 
 
 def _swap(model: nn.Layer, want, make) -> int:
@@ -110,14 +141,14 @@ def _swap(model: nn.Layer, want, make) -> int:
 
 
 def enable(model: nn.Layer, min_in_channels: int = 1, max_pixels: Optional[int] = MAX_PIXELS) -> int:
-    """Swap eligible Conv2D layers of ``model`` (in place) for :class:`FastConv2D`.
+    """Swap the NCHW Conv2D layers of ``model`` (in place) for :class:`FastConv2D`.
 
-    ``min_in_channels`` leaves thin first layers (1 or 3 input channels, where im2col
-    is tiny anyway) on paddle's kernel when set above 1; ``max_pixels`` is passed on
-    (``None``: always unfold+matmul). Returns how many were swapped; outputs and
-    gradients stay equal to float rounding.
+    ``min_in_channels`` leaves thin first layers (1 or 3 input channels) alone when
+    set above 1; ``max_pixels`` is passed on (``None``: unfold+matmul for every
+    stride-1 conv). Returns how many were swapped; outputs and gradients stay equal
+    to float rounding.
     """
-    return _swap(model, lambda m: eligible(m) and m.weight.shape[1] >= min_in_channels,
+    return _swap(model, lambda m: eligible(m) and m._in_channels >= min_in_channels,
                  lambda m: FastConv2D(m, max_pixels))
 
 
