@@ -458,7 +458,8 @@ def interleaved(variants: Dict[str, Callable[[], object]], batch_size: int, roun
 
 
 def speed_variants(name: str, options: dict, x: np.ndarray, y: np.ndarray) -> Dict[str, Callable[[], object]]:
-    """Training steps of model ``name`` as built, with fastconv, with a to_static forward, and both.
+    """Training steps of model ``name``: as built; with :mod:`~paddlecnn.models.fastconv`'s bias
+    fix only (``max_pixels=0``); with full fastconv; with a to_static forward; fastconv + to_static.
 
     Every variant starts from the same weights.
     """
@@ -467,18 +468,20 @@ def speed_variants(name: str, options: dict, x: np.ndarray, y: np.ndarray) -> Di
     base = create(name, num_classes=NUM_CLASSES, **options)
     state = base.state_dict()
 
-    def copy():
+    def copy(max_pixels=-1, static=False):
         m = create(name, num_classes=NUM_CLASSES, **options)
         m.set_state_dict(state)
+        if max_pixels != -1:
+            fastconv.enable(m, max_pixels=max_pixels)
+        if static:
+            m.forward = paddle.jit.to_static(m.forward, full_graph=True)
         return m
 
-    fast, static, both = copy(), copy(), copy()
-    fastconv.enable(fast)
-    fastconv.enable(both)
-    static.forward = paddle.jit.to_static(static.forward, full_graph=True)
-    both.forward = paddle.jit.to_static(both.forward, full_graph=True)
-    return {"paddle": paddle_step(base, x, y), "fastconv": paddle_step(fast, x, y),
-            "to_static": paddle_step(static, x, y), "fastconv+to_static": paddle_step(both, x, y)}
+    return {"paddle": paddle_step(base, x, y),
+            "fastconv_bias": paddle_step(copy(0), x, y),
+            "fastconv": paddle_step(copy(fastconv.MAX_PIXELS), x, y),
+            "to_static": paddle_step(copy(static=True), x, y),
+            "fastconv+to_static": paddle_step(copy(fastconv.MAX_PIXELS, True), x, y)}
 
 
 def eval_variants(name: str, options: dict, x: np.ndarray) -> Dict[str, Callable[[], object]]:
