@@ -139,6 +139,10 @@ def test_load_builtin_defaults_transforms_subset_and_channels(tmp_path, monkeypa
     s16 = load("shapes16", "test")
     assert len(s16) == 16 and s16[0][0].shape == (3, 64, 64) and s16.class_names[15] == "spiral"
     assert [builtin._shapes16_size(n) for n in (None, 32, 64, 65, 224, 256)] == [64, 64, 64, 224, 224, 256]
+    with pytest.raises(PaddleCNNError, match="shapes16-SIZE"):
+        load("shapes16-big")
+    with pytest.raises(PaddleCNNError, match="neither a built-in dataset"):
+        load("mnist6k")
 
 
 def test_cli_prepare_and_stats_keep_the_builtin_usable(tmp_path, monkeypatch, capsys):

@@ -203,6 +203,14 @@ def _shapes16_size(input_size: Optional[int]) -> int:
     return int(input_size)
 
 
+def _named_size(name: str) -> int:
+    """224 for "shapes16-224"."""
+    tail = name.split("-", 1)[1]
+    if not tail.isdigit() or int(tail) < 16:
+        raise PaddleCNNError(f"{name!r}: give shapes16-SIZE with SIZE in pixels >= 16, e.g. shapes16-224")
+    return int(tail)
+
+
 # --------------------------------------------------------------------------- load
 def load(name_or_list: Union[str, PathLike], split: str = "train", transform: Union[str, Callable, None] = None,
          root: Optional[PathLike] = None, input_size: Optional[int] = None, channels: Optional[int] = None,
@@ -238,7 +246,7 @@ def load(name_or_list: Union[str, PathLike], split: str = "train", transform: Un
     if base in list_builtin():
         if root is not None:
             raise PaddleCNNError(f"root= is for list files; built-in {name!r} lives in {data_dir()}")
-        size = int(name.split("-")[1]) if name != base else _shapes16_size(input_size) if base == "shapes16" else None
+        size = _named_size(name) if name != base else _shapes16_size(input_size) if base == "shapes16" else None
         list_file = list_path(base, split, size)
         channels = channels or native_channels(base)
     else:
