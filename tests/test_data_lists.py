@@ -335,3 +335,13 @@ def test_caltech16_from_101(tmp_path):
     assert len(ds) == 2 and ds.class_names == ["class 2", "class 0"]
     with pytest.raises(PaddleCNNError, match="nope.* not found"):
         caltech16_from_101(src, ["nope"], tmp_path / "x")
+
+
+def test_cache_over_budget_warns_and_decodes_lazily(tmp_path, monkeypatch):
+    lst = tiny_set(tmp_path)
+    monkeypatch.setenv("PADDLECNN_CACHE_MB", "0.0001")  # ~105 bytes; 6 images of 8x8x3 need 1152
+    with pytest.warns(UserWarning, match="over PADDLECNN_CACHE_MB"):
+        ds = ListFileDataset(lst, cache=True, input_size=8)
+    assert ds._images is None and ds[5][1] == 1
+    monkeypatch.setenv("PADDLECNN_CACHE_MB", "1")
+    assert ListFileDataset(lst, cache=True, input_size=8)._images is not None

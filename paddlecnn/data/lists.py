@@ -312,7 +312,23 @@ class ListFileDataset(paddle.io.Dataset):
         return self
 
     def preload(self) -> "ListFileDataset":
-        """Decode every image now and keep it in memory (bad files: raise or drop, per on_error)."""
+        """Decode every image now and keep it in memory (bad files: raise or drop, per on_error).
+
+        Skipped, with a warning, when the decoded images would need more than
+        ``PADDLECNN_CACHE_MB`` megabytes (default 4096), estimated from the first image.
+        """
+        budget = float(os.environ.get("PADDLECNN_CACHE_MB", "4096")) * 2 ** 20
+        try:  # a peek: the loop below reports a bad first image like any other
+            first = open_image(os.path.join(self.root, self._entries[0].path), self.channels)
+        except (ImageError, IndexError):
+            first = None
+        if first is not None:
+            need = first.width * first.height * self.channels * len(self._entries)
+            if need > budget:
+                warnings.warn(f"{self.list_file}: caching {len(self)} decoded images would take ~{need / 2 ** 20:.0f} "
+                              "MB, over PADDLECNN_CACHE_MB; decoding on every access instead (raise "
+                              "PADDLECNN_CACHE_MB, or resize the images once to the size you train at)", stacklevel=2)
+                return self
         images, kept = [], []
         for entry in self._entries:
             img = self._decode(entry)
