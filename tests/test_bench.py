@@ -14,6 +14,22 @@ from paddlecnn.errors import PaddleCNNError
 from paddlecnn.models import create
 
 needs_torch = pytest.mark.skipif(not bench.torch_available(), reason="torch not installed (pip install paddlecnn[bench])")
+# to_static traces under PIR, which warns about a harmless Tensor.place lookup.
+pytestmark = pytest.mark.filterwarnings("ignore:.*'place' interface:UserWarning")
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _one_torch_thread():
+    """torch's spinning OpenMP threads crawl on a shared CI machine; one thread is enough to check logits."""
+    if bench.torch_available():
+        import torch
+
+        before = torch.get_num_threads()
+        torch.set_num_threads(1)
+        yield
+        torch.set_num_threads(before)
+    else:
+        yield
 
 
 def test_timing_median_min_max_and_images_per_sec():
