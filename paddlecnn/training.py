@@ -144,7 +144,7 @@ def _train_epoch(s: "_Session", epoch: int, ctrl_c: "_CtrlC") -> Optional[Dict[s
         # The clock starts at the first batch: images/s is the steady training rate, without the
         # DataLoader's start-up (its prefetch thread) and without evaluation.
         started = started or time.perf_counter()
-        x, y, dropped = _unpack(batch)
+        x, y, dropped = _unpack(batch, s.train_loader.dataset)
         meter.skipped += dropped
         if x.shape[0] == 0:                          # every image of the batch was unreadable
             continue
@@ -180,7 +180,7 @@ def evaluate_metrics(model: paddle.nn.Layer, loader, world: int = 1) -> Dict[str
     loss_sum, top1, top5, seen = paddle.zeros([]), paddle.zeros([], "int64"), paddle.zeros([], "int64"), 0
     with paddle.no_grad():
         for batch in loader:
-            x, y, _ = _unpack(batch)
+            x, y, _ = _unpack(batch, getattr(loader, "dataset", None))
             if x.shape[0] == 0:
                 continue
             logits = net(x)
@@ -203,6 +203,8 @@ class _Session:
         self.cfg, self.saved_state = _resolve_options(epoch_num, batch_size, model, lr_decay, options)
         self._setup_process()
         self.train_set, self.eval_set = _load_data(self.cfg)
+        self.load_skipped = sum(int(getattr(d, "skipped", 0) or 0) for d in (self.train_set, self.eval_set)
+                                if d is not None)
         self.net, self.model_info = _build_model(model, self.cfg, self.train_set, self.saved_state)
         self.data_info = _check_fit(self.net, self.cfg, self.train_set, self.eval_set)
         self._setup_loaders()
@@ -238,20 +240,20 @@ class _Session:
 
     def _setup_loaders(self) -> None:
         cfg = self.cfg
-        collate = None
-        if cfg["on_error"] == "skip":
-            from .data import collate_skip as collate
+        skip = cfg["on_error"] == "skip"
         self.sampler = EpochBatchSampler(len(self.train_set), cfg["batch_size"], shuffle=True, seed=cfg["seed"],
                                          rank=self.rank, world=self.world)
         workers = int(cfg["num_workers"] or 0)
-        self.train_loader = paddle.io.DataLoader(_SeededItems(self.train_set), batch_sampler=self.sampler,
-                                                 num_workers=workers, collate_fn=collate,
-                                                 persistent_workers=workers > 0)
+        train_items = _SafeItems(self.train_set, skip)
+        self.train_loader = paddle.io.DataLoader(train_items, batch_sampler=self.sampler, num_workers=workers,
+                                                 collate_fn=train_items.collate, persistent_workers=workers > 0)
         self.eval_loader = None
         if self.eval_set is not None:
-            shard = paddle.io.Subset(self.eval_set, list(range(self.rank, len(self.eval_set), self.world)))
-            self.eval_loader = paddle.io.DataLoader(shard, batch_size=cfg["batch_size"], shuffle=False,
-                                                    num_workers=workers, collate_fn=collate)
+            shard = list(range(self.rank, len(self.eval_set), self.world))
+            eval_items = _SafeItems(paddle.io.Subset(self.eval_set, shard), skip)
+            eval_sampler = paddle.io.BatchSampler(eval_items, batch_size=cfg["batch_size"], shuffle=False)
+            self.eval_loader = paddle.io.DataLoader(eval_items, batch_sampler=eval_sampler, num_workers=workers,
+                                                    collate_fn=eval_items.collate)
         self.steps_per_epoch = len(self.sampler)
 
     def _setup_optimizer(self) -> None:
@@ -420,7 +422,10 @@ class _Session:
 
     def finish(self, interrupted: bool = False) -> History:
         self.history.interrupted = interrupted
-        self.history.skipped = sum(int(r.get("skipped") or 0) for r in self.history.records)
+        # Bad files dropped while loading (cached data sets), plus those dropped batch by batch; the
+        # same files fail every epoch, so the per-epoch count is taken once (its maximum).
+        per_epoch = max([int(r.get("skipped") or 0) for r in self.history.records] or [0])
+        self.history.skipped = self.load_skipped + per_epoch
         if self.is_main and self.run_dir is not None:
             runlog.write_history(self.run_dir, self.history)
         self.close_logs()
@@ -487,7 +492,8 @@ class _Session:
         return (f"{self.model_info['label']} ({params:,} parameters) on {d['name']}: {d['train_size']} train"
                 f"{evals} images, {d['channels']}x{d['input_size']}x{d['input_size']}, {d['num_classes']} classes; "
                 f"{c['optimizer']} lr {self.policy.lr:g} ({c['schedule']['name']}), batch {c['batch_size']}"
-                f"{f' x {self.world} processes' if self.world > 1 else ''}, {c['epoch_num']} epochs; "
+                f"{f' x {self.world} processes' if self.world > 1 else ''}, {c['epoch_num']} epoch"
+                f"{'s' if c['epoch_num'] != 1 else ''}; "
                 f"{self.threads} threads on {self.device}; run folder {self.run_dir}"
                 + (f"; {start}" if start else ""))
 
@@ -782,7 +788,7 @@ class EpochBatchSampler(paddle.io.BatchSampler):
     count, every rank takes every ``world``-th index, so all ranks run the same number
     of steps), plus a user seed and ``skip`` (start an epoch at batch ``skip`` when
     resuming mid-epoch). The first index of each batch carries the batch's seed
-    (see :class:`_SeededItems`).
+    (see :class:`_SafeItems`).
     """
 
     def __init__(self, size: int, batch_size: int, shuffle: bool = True, seed: int = 0, rank: int = 0,
@@ -814,17 +820,28 @@ class EpochBatchSampler(paddle.io.BatchSampler):
             yield [(batch[0], (self.seed % 2 ** 32, self.epoch, self.rank, b))] + batch[1:]
 
 
-class _SeededItems(paddle.io.Dataset):
-    """A view of a dataset whose items may come as ``(index, seed)``: seeds the augmentation RNGs first.
+class _SafeItems(paddle.io.Dataset):
+    """The view of a dataset the DataLoader reads: seeds augmentations, and hands errors to the main thread.
 
-    Seeding python's and numpy's RNG at the start of every batch makes the random
-    crops/flips depend only on (seed, epoch, rank, batch): the same in a resumed run,
-    and the same whether a DataLoader worker or the main process loads the batch.
+    Items may be asked for as ``(index, seed)`` (see :class:`EpochBatchSampler`): python's
+    and numpy's RNG are then seeded first, so the random crops/flips depend only on
+    (seed, epoch, rank, batch): the same in a resumed run, and the same whether a
+    DataLoader worker or the main process loads the batch.
+
+    With ``num_workers=0`` paddle 3.3's DataLoader reads in a thread, and an exception
+    there (a corrupt image, a bad transform) kills the thread silently: training would
+    hang. So errors are caught, kept in ``error``, and the batch is replaced by a marker
+    that the loop turns back into the exception (:func:`_unpack`).
     """
 
-    def __init__(self, base: paddle.io.Dataset):
+    def __init__(self, base: paddle.io.Dataset, skip_bad: bool = False):
         super().__init__()
-        self.base = base
+        self.base, self.error, self.skip_bad = base, None, skip_bad
+        if skip_bad:
+            from .data import collate_skip as inner
+        else:
+            from paddle.io.dataloader.collate import default_collate_fn as inner
+        self._inner = inner
 
     def __len__(self) -> int:
         return len(self.base)
@@ -834,7 +851,33 @@ class _SeededItems(paddle.io.Dataset):
             key, seed = key
             random.seed(repr(seed))
             np.random.seed(list(seed))
-        return self.base[key]
+        try:
+            return self.base[key]
+        except Exception as exc:  # noqa: BLE001 - re-raised in the main thread
+            return self._failed(exc)
+
+    def collate(self, items: list):
+        if any(isinstance(item, _Failed) for item in items):
+            return _FAILED_BATCH
+        try:
+            return self._inner(items)
+        except Exception as exc:  # noqa: BLE001 - re-raised in the main thread
+            self._failed(exc)
+            return _FAILED_BATCH
+
+    def _failed(self, exc: Exception) -> "_Failed":
+        if paddle.io.get_worker_info() is not None:
+            raise exc  # worker processes report their errors to the main process themselves
+        self.error = exc
+        return _Failed()
+
+
+class _Failed:
+    """Marks an item whose loading raised (the exception is in :attr:`_SafeItems.error`)."""
+
+
+# Two empty arrays and -1 where a batch's "dropped" count would be: survives the DataLoader's packing.
+_FAILED_BATCH = [np.zeros((0, 1, 1, 1), np.float32), np.zeros((0,), np.int64), np.full((1,), -1, np.int64)]
 
 
 class _Meter:
@@ -902,10 +945,17 @@ class _CtrlC:
             signal.signal(signal.SIGINT, self._previous)
 
 
-def _unpack(batch) -> Tuple[paddle.Tensor, paddle.Tensor, int]:
-    """(images, labels as (N,) int64, number of dropped samples) from a DataLoader batch."""
+def _unpack(batch, items: Optional[_SafeItems] = None) -> Tuple[paddle.Tensor, paddle.Tensor, int]:
+    """(images, labels as (N,) int64, number of dropped samples) from a DataLoader batch.
+
+    Raises the loading error :class:`_SafeItems` caught for a failed batch.
+    """
     x, y = batch[0], batch[1]
-    dropped = int(batch[2]) if len(batch) > 2 else 0
+    # Only empty batches can be failure markers, and only collate_skip adds a count: so a
+    # normal batch costs no host read here.
+    if x.shape[0] == 0 and len(batch) > 2 and _host_int(batch[2]) < 0:
+        raise getattr(items, "error", None) or PaddleCNNError("loading a batch failed (no details)")
+    dropped = _host_int(batch[2]) if getattr(items, "skip_bad", False) else 0
     if not isinstance(x, paddle.Tensor):
         x, y = paddle.to_tensor(x), paddle.to_tensor(y)
     # dtype and shape are host metadata: these checks cost no device sync.
@@ -916,6 +966,10 @@ def _unpack(batch) -> Tuple[paddle.Tensor, paddle.Tensor, int]:
     if y.dtype != paddle.int64:
         y = y.astype("int64")
     return x, y, dropped
+
+
+def _host_int(value) -> int:
+    return int(np.asarray(value).reshape(-1)[0])
 
 
 def _mix(*numbers: int) -> int:

@@ -416,3 +416,41 @@ def test_lenet5_reaches_97_percent_on_mnist5k_test(tmp_path):
           f"{elapsed:.0f} s")
     assert metrics["eval_acc"] >= 0.97
     assert elapsed < 240
+
+
+@pytest.mark.parametrize("cache", [True, False])
+def test_on_error_skip_drops_unreadable_images_and_reports_them(tmp_path, cache, capsys):
+    from PIL import Image
+
+    rng = np.random.RandomState(0)
+    lines = []
+    for i in range(12):
+        Image.fromarray((rng.rand(8, 8) * 255).astype("uint8")).save(tmp_path / f"img{i}.png")
+        lines.append(f"img{i}.png {i % 2}")
+    (tmp_path / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n not really an image")
+    lines.append("broken.png 1")
+    (tmp_path / "train.txt").write_text("\n".join(lines) + "\n")
+    with pytest.warns(UserWarning, match="broken.png"):
+        history = train(2, 4, paddle.nn.Sequential(paddle.nn.Flatten(), paddle.nn.Linear(64, 2)),
+                        data=str(tmp_path / "train.txt"), channels=1, input_size=8, on_error="skip", cache=cache,
+                        transform="eval", threads=1, run_dir=tmp_path / "run")
+    assert history.skipped == 1 and len(history) == 2
+    assert "skipped 1 unreadable image(s)" in capsys.readouterr().out
+    with pytest.raises(PaddleCNNError, match="broken.png"):
+        train(1, 4, paddle.nn.Sequential(paddle.nn.Flatten(), paddle.nn.Linear(64, 2)),
+              data=str(tmp_path / "train.txt"), channels=1, input_size=8, cache=cache, quiet=True,
+              run_dir=tmp_path / "raise")
+
+
+def test_a_failing_dataset_raises_instead_of_hanging(tmp_path):
+    """paddle's single-process DataLoader thread dies silently on an exception; train() must not hang."""
+    class Fails(Quadrants):
+        def __getitem__(self, i):
+            if i == 5:
+                raise ValueError("sample 5 is broken")
+            return super().__getitem__(i)
+
+    with pytest.raises(ValueError, match="sample 5 is broken"):
+        train(1, 4, small_net(), data=Fails(32), eval_data=False, run_dir=tmp_path / "f", quiet=True)
+    with pytest.raises(ValueError, match="sample 5 is broken"):
+        train(1, 4, small_net(), data=Quadrants(32), eval_data=Fails(8), run_dir=tmp_path / "g", quiet=True)

@@ -25,9 +25,12 @@ import json  # noqa: E402
 
 from ..errors import PaddleCNNError  # noqa: E402
 
-# The no-argument demo: a short run that shows real learning on 2 CPU cores.
-DEMO = {"model": "cnn_alltricks", "data": "shapes16", "input_size": 64, "width": 0.25, "epoch_num": 8,
-        "lr": 0.01, "lr_decay": True}
+# The no-argument demo: a short run that shows real learning on 2 CPU cores. Adam (seed 003's
+# "the one that works"): with the seed's Momentum the scaled network barely moves in a few
+# epochs (measured 6% -> 12% eval top-1 in 4 epochs at lr 0.01), with Adam 1e-3 it reaches
+# 19%, 36%, 44%, 57% eval top-1 after epochs 1-4 (chance: 6%).
+DEMO = {"model": "cnn_alltricks", "data": "shapes16", "input_size": 64, "width": 0.25, "epoch_num": 4,
+        "optimizer": "adam", "lr": 0.001}
 DEFAULT_EPOCHS = 10
 
 
@@ -37,7 +40,7 @@ def add_parser(subparsers) -> None:
         description="Train a model with the papers' recipes; logs VisualDL scalars, history.json/csv, "
                     "config.json, checkpoints and best.pdparams to one run folder. Without --model: "
                     f"the demo ({DEMO['model']} at {DEMO['input_size']} px, width {DEMO['width']}, on "
-                    f"{DEMO['data']}, {DEMO['epoch_num']} epochs).",
+                    f"{DEMO['data']}, {DEMO['epoch_num']} epochs, {DEMO['optimizer']} lr {DEMO['lr']}).",
         epilog="Several processes: python -m paddle.distributed.launch --nproc_per_node 2 "
                "paddlecnn/cli/train.py [train options] (the launcher runs scripts, not -m modules).")
     g = p.add_argument_group("model and data")
@@ -108,8 +111,6 @@ def options_from_args(args: argparse.Namespace) -> dict:
         if "model" not in options:  # the demo: fill in what the user did not choose
             for key, value in DEMO.items():
                 options.setdefault(key, value)
-            if "schedule" in options:
-                options.pop("lr_decay", None)
         options.setdefault("epoch_num", DEFAULT_EPOCHS)
     return options
 
