@@ -626,24 +626,33 @@ def make_image_folder(folder: str, n: int, source_size: int, channels: int = 3, 
 
 def bench_data(input_size: int, channels: int = 3, preset: str = "basic", workers: Sequence[int] = (0, 1, 2),
                n_images: int = 256, batch_size: int = 32, source_size: Optional[int] = None,
-               cache: Sequence[bool] = (False, True)) -> List[dict]:
+               cache: Sequence[bool] = (False, True), dataset: Optional[str] = None) -> List[dict]:
     """Images/s of decode + the lesson's transform ``preset`` through a paddle DataLoader.
 
-    One row per (num_workers, cache). The clock starts at the first batch (worker
-    start-up and the cache fill are excluded, as they happen once per run).
+    ``dataset``: a built-in name (``mnist5k``, ``shapes16`` ...: ``n_images`` of its
+    training split, stratified) or None for ``n_images`` random JPEGs of
+    ``source_size`` pixels written to a temporary folder. One row per
+    (num_workers, cache). The clock starts at the first batch (worker start-up and
+    the cache fill are excluded, as they happen once per run).
     """
     from .data.lists import ListFileDataset
 
-    source_size = source_size or max(32, round(input_size * 1.5))
     rows = []
     with tempfile.TemporaryDirectory() as folder:
-        list_file = make_image_folder(folder, n_images, source_size, channels)
+        if dataset is None:
+            list_file = make_image_folder(folder, n_images, source_size or max(32, round(input_size * 1.5)), channels)
         for cached in cache:
-            dataset = ListFileDataset(list_file, transform=preset, channels=channels, input_size=input_size,
-                                      mean=[0.5] * channels, std=[0.25] * channels, cache=cached)
+            if dataset is None:
+                ds = ListFileDataset(list_file, transform=preset, channels=channels, input_size=input_size,
+                                     mean=[0.5] * channels, std=[0.25] * channels, cache=cached)
+            else:
+                from .data import load
+
+                ds = load(dataset, "train", transform=preset, input_size=input_size, channels=channels,
+                          cache=cached, subset=n_images)
             for w in workers:
                 # A timeout turns a stuck worker into an error instead of a hung benchmark.
-                loader = paddle.io.DataLoader(dataset, batch_size=batch_size, shuffle=True,
+                loader = paddle.io.DataLoader(ds, batch_size=batch_size, shuffle=True,
                                               num_workers=w, drop_last=True, timeout=120 if w else 0)
                 it = iter(loader)
                 next(it)
@@ -651,8 +660,9 @@ def bench_data(input_size: int, channels: int = 3, preset: str = "basic", worker
                 for xb, _ in it:
                     seen += xb.shape[0]
                 elapsed = time.perf_counter() - start
-                rows.append({"preset": preset, "input_size": input_size, "num_workers": w, "cache": cached,
-                             "images": seen, "images_per_sec": seen / elapsed if elapsed > 0 else float("inf")})
+                rows.append({"dataset": dataset or "random JPEGs", "preset": preset, "input_size": input_size,
+                             "num_workers": w, "cache": cached, "images": seen,
+                             "images_per_sec": seen / elapsed if elapsed > 0 else float("inf")})
     return rows
 
 
@@ -677,6 +687,7 @@ class Plan:
     env_ab: bool = False
     data_workers: Sequence[int] = (0, 1, 2)
     data_images: int = 512
+    data_name: Optional[str] = "auto"   # a built-in name, "auto" (by channels) or None (random JPEGs)
 
     @classmethod
     def full(cls, **overrides) -> "Plan":
@@ -685,7 +696,7 @@ class Plan:
     @classmethod
     def quick(cls, **overrides) -> "Plan":
         settings = dict(models=dict(QUICK_MODELS), batch_size=8, steps=3, warmup=1, input_sizes=(32, 64),
-                        batch_sizes=(4, 8), gemm_n=1024, data_workers=(0, 1), data_images=48)
+                        batch_sizes=(4, 8), gemm_n=1024, data_workers=(0, 1), data_images=48, data_name=None)
         settings.update(overrides)
         return cls(**settings)
 
@@ -858,10 +869,34 @@ def _load() -> Optional[float]:
         return None
 
 
+def data_child(spec: str) -> None:
+    """Subprocess body of :func:`bench_data_subprocess`: print the rows as JSON."""
+    print(json.dumps(bench_data(**json.loads(spec))))
+
+
+def bench_data_subprocess(timeout: float = 900, **kwargs) -> List[dict]:
+    """:func:`bench_data` in a fresh process.
+
+    Paddle 3.3 can deadlock a forked DataLoader worker when the parent forks while
+    another of its threads holds paddle's host-memory statistics lock (seen after
+    training steps in the same process: the worker waits forever in
+    ``Stat<HostMemoryStatAllocated0>::Update``). A fresh process has no such threads.
+    """
+    code = "import sys; from paddlecnn.bench import data_child; data_child(sys.argv[1])"
+    proc = subprocess.run([sys.executable, "-c", code, json.dumps(kwargs)], capture_output=True, text=True,
+                          env=_child_env({}), timeout=timeout)
+    if proc.returncode != 0:
+        raise PaddleCNNError(f"data-pipeline subprocess failed: {proc.stderr.strip()[-500:]}")
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
 def _data_section(options: dict, plan: Plan, model_ips: Optional[float]) -> dict:
     try:
-        rows = bench_data(options.get("input_size", 224), options.get("in_channels", 3),
-                          workers=plan.data_workers, n_images=plan.data_images, batch_size=plan.batch_size)
+        channels = options.get("in_channels", 3)
+        name = ("mnist5k" if channels == 1 else "shapes16") if plan.data_name == "auto" else plan.data_name
+        rows = bench_data_subprocess(input_size=options.get("input_size", 224), channels=channels,
+                                     workers=list(plan.data_workers), n_images=plan.data_images,
+                                     batch_size=plan.batch_size, dataset=name)
     except Exception as exc:  # noqa: BLE001
         return {"error": f"{type(exc).__name__}: {exc}"}
     best = max(r["images_per_sec"] for r in rows)
@@ -938,7 +973,8 @@ def format_report(result: dict) -> str:
                          _f(r.get("peak_mib"), "{:.0f}")] for r in result["rss"]])]
     d = result.get("data")
     if d and "rows" in d:
-        out += ["", f"Data pipeline alone (decode + '{d['rows'][0]['preset']}' transforms), images/s; "
+        out += ["", f"Data pipeline alone ({d['rows'][0]['dataset']}: decode + '{d['rows'][0]['preset']}' "
+                    "transforms), images/s; "
                     f"best / model = {_f(d['data_vs_model'], '{:.1f}')}x:",
                 _table(["workers", "cache", "images/s"],
                        [[r["num_workers"], "yes" if r["cache"] else "no", _f(r["images_per_sec"], "{:.0f}")]

@@ -156,7 +156,7 @@ def test_peak_rss_in_a_subprocess():
 
 def test_cli_bench_quick_writes_json(tmp_path, capsys):
     out = tmp_path / "bench.json"
-    code = cli_main(["bench", "--quick", "--no-rss", "--no-data", "--steps", "2", "--input-sizes", "16", "32",
+    code = cli_main(["bench", "--quick", "--no-rss", "--steps", "2", "--input-sizes", "16", "32",
                      "--batch-sizes", "4", "--json", str(out)])
     assert code == 0
     result = json.loads(out.read_text())
@@ -172,6 +172,10 @@ def test_cli_bench_quick_writes_json(tmp_path, capsys):
     assert "images_per_sec" in row["torch"] or "error" in row["torch"]
     assert [(r["input_size"], r["batch_size"]) for r in result["scaling"]["rows"]] == [(16, 8), (32, 8), (32, 4)]
     assert all(r["images_per_sec"] > 0 for r in result["scaling"]["rows"])
+    data = result["data"]                    # random JPEGs, in a fresh process, workers 0 and 1
+    assert [(r["num_workers"], r["cache"]) for r in data["rows"]] == [(0, False), (1, False), (0, True), (1, True)]
+    assert all(r["images_per_sec"] > 0 for r in data["rows"])
+    assert data["data_vs_model"] == pytest.approx(data["best_images_per_sec"] / row["bare"]["images_per_sec"])
     printed = capsys.readouterr().out
     assert "lenet5" in printed and str(out) in printed
 

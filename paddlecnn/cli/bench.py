@@ -38,6 +38,10 @@ def add_parser(subparsers) -> None:
                    help="also time speed variants interleaved: fastconv, to_static forward, fused conv+BN at eval")
     p.add_argument("--env-ab", action="store_true",
                    help="also compare MKL_DEBUG_CPU_TYPE, OpenMP binding/wait policy and 1 thread (fresh process each)")
+    p.add_argument("--data", default=None, metavar="NAME",
+                   help="dataset of the data-pipeline table: a built-in name (mnist5k, animals10, shapes16), "
+                        "'random' (random JPEGs) or 'auto' (default: mnist5k for 1 channel, else shapes16; "
+                        "--quick: random)")
     p.add_argument("--no-torch", action="store_true", help="skip the PyTorch column")
     p.add_argument("--no-rss", action="store_true", help="skip peak memory (one subprocess per model)")
     p.add_argument("--no-data", action="store_true", help="skip the data-pipeline measurement")
@@ -69,6 +73,8 @@ def run(args: argparse.Namespace) -> int:
                  if v is not None}
     overrides.update(torch=not args.no_torch, rss=not args.no_rss, data=not args.no_data, ab=args.ab,
                      env_ab=args.env_ab)
+    if args.data is not None:
+        overrides["data_name"] = None if args.data == "random" else args.data
     plan = bench.Plan.quick(**overrides) if args.quick else bench.Plan.full(**overrides)
     if args.models:
         unknown = [m for m in args.models if m not in list_models()]
