@@ -400,7 +400,7 @@ def test_cli_without_arguments_is_the_demo():
 
 # ---------------------------------------------------------------- LeNet-5 on MNIST
 def test_lenet5_reaches_97_percent_on_mnist5k_test(tmp_path):
-    """The classic result at laptop scale: measured 97.0-97.4% test top-1 in 60-100 s on 2 busy cores."""
+    """The classic result at laptop scale: measured 97.2% test top-1 (Adam 0.005, cosine, 10 epochs) in 60-120 s on 2 busy cores."""
     from paddlecnn import data
     from paddlecnn.training import evaluate_metrics
 
@@ -415,7 +415,7 @@ def test_lenet5_reaches_97_percent_on_mnist5k_test(tmp_path):
     print(f"lenet5 mnist5k: test top-1 {metrics['eval_acc']:.4f}, best eval {history.best_eval_acc:.4f}, "
           f"{elapsed:.0f} s")
     assert metrics["eval_acc"] >= 0.97
-    assert elapsed < 240
+    assert elapsed < 300   # a sanity bound: measured 60-120 s on 2 shared cores
 
 
 @pytest.mark.parametrize("cache", [True, False])
