@@ -415,7 +415,6 @@ def test_lenet5_reaches_97_percent_on_mnist5k_test(tmp_path):
     print(f"lenet5 mnist5k: test top-1 {metrics['eval_acc']:.4f}, best eval {history.best_eval_acc:.4f}, "
           f"{elapsed:.0f} s")
     assert metrics["eval_acc"] >= 0.97
-    assert elapsed < 300   # a sanity bound: measured 60-120 s on 2 shared cores
 
 
 @pytest.mark.parametrize("cache", [True, False])
