@@ -77,6 +77,12 @@ class Timing:
         return d
 
     @classmethod
+    def merge(cls, timings: Sequence["Timing"]) -> "Timing":
+        """Several measurements of one thing: median of the medians, overall min and max."""
+        return cls(statistics.median(t.median_s for t in timings), min(t.min_s for t in timings),
+                   max(t.max_s for t in timings), sum(t.steps for t in timings), timings[0].batch_size)
+
+    @classmethod
     def from_times(cls, times: Sequence[float], batch_size: int) -> "Timing":
         if not times:
             raise ValueError("no timed steps")
@@ -246,22 +252,42 @@ def train_available() -> bool:
     return True
 
 
-def bench_train(model: nn.Layer, x: np.ndarray, y: np.ndarray, steps: int = 5, warmup: int = 2) -> Timing:
-    """Images/s of ``paddlecnn.train`` on the same data: 3 epochs of ``steps`` batches; the first warms up.
+def bench_train(model: nn.Layer, x: np.ndarray, y: np.ndarray, steps: int = 5, epochs: int = 3) -> Timing:
+    """Images/s of ``paddlecnn.train`` on the same data: ``epochs`` epochs of ``steps`` batches, the first
+    a warm-up.
 
     ``paddlecnn.train`` reports ``images_per_sec`` per epoch over its training steps
-    (data loading included, evaluation excluded); median/min/max are over epochs 2 and 3.
+    (data loading included, evaluation excluded); median/min/max are over the later epochs.
     """
     import paddlecnn
 
     with tempfile.TemporaryDirectory() as run_dir:
-        history = paddlecnn.train(3, len(x), model, data=_Repeat(x, y, len(x) * steps), eval_data=False,
+        history = paddlecnn.train(epochs, len(x), model, data=_Repeat(x, y, len(x) * steps), eval_data=False,
                                   quiet=True, run_dir=run_dir, threads=runtime.SETTINGS.get("threads"))
     rates = [float(r["images_per_sec"]) for r in _records(history)[1:] if r.get("images_per_sec")]
     if not rates:
         raise PaddleCNNError("paddlecnn.train's History has no images_per_sec after epoch 1")
     # Turn rates back into step times so Timing keeps one meaning.
     return Timing.from_times([len(x) / r for r in rates], len(x))
+
+
+def train_vs_loop(make: Callable[[], nn.Layer], x: np.ndarray, y: np.ndarray, steps: int = 5, warmup: int = 2,
+                  rounds: int = 2) -> Tuple[dict, dict]:
+    """``paddlecnn.train`` and the bare DataLoader loop, alternated ``rounds`` times (fresh model each),
+    so a slow spell of the machine does not land on one of them only. Returns two column dicts."""
+    trains, loops = [], []
+    for _ in range(rounds):
+        loops.append(_column(lambda: bench_loop(make(), x, y, steps, warmup)))
+        trains.append(_column(lambda: bench_train(make(), x, y, steps, epochs=2)))
+    return _merged(trains), _merged(loops)
+
+
+def _merged(columns: List[dict]) -> dict:
+    good = [c for c in columns if "error" not in c]
+    if not good:
+        return columns[0]
+    keys = ("median_s", "min_s", "max_s", "steps", "batch_size")
+    return Timing.merge([Timing(*(c[k] for k in keys)) for c in good]).as_dict()
 
 
 def _records(history) -> List[dict]:
@@ -509,6 +535,15 @@ def eval_variants(name: str, options: dict, x: np.ndarray) -> Dict[str, Callable
 # Peak memory, one subprocess per model
 # --------------------------------------------------------------------------- #
 def _rss_mib() -> float:
+    """Peak resident memory of this process so far, MiB."""
+    # VmHWM starts afresh at exec; ru_maxrss would carry the forking parent's peak over.
+    try:
+        with open("/proc/self/status", encoding="ascii") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024  # kB
+    except OSError:  # pragma: no cover - not Linux
+        pass
     import resource
 
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux reports KiB
@@ -688,6 +723,7 @@ class Plan:
     data_workers: Sequence[int] = (0, 1, 2)
     data_images: int = 512
     data_name: Optional[str] = "auto"   # a built-in name, "auto" (by channels) or None (random JPEGs)
+    data_cache: Sequence[bool] = (False, True)
 
     @classmethod
     def full(cls, **overrides) -> "Plan":
@@ -696,7 +732,8 @@ class Plan:
     @classmethod
     def quick(cls, **overrides) -> "Plan":
         settings = dict(models=dict(QUICK_MODELS), batch_size=8, steps=3, warmup=1, input_sizes=(32, 64),
-                        batch_sizes=(4, 8), gemm_n=1024, data_workers=(0, 1), data_images=48, data_name=None)
+                        batch_sizes=(4, 8), gemm_n=1024, data_workers=(0, 1), data_images=48, data_name=None,
+                        data_cache=(True,))
         settings.update(overrides)
         return cls(**settings)
 
@@ -771,10 +808,12 @@ def bench_model(name: str, options: dict, plan: Plan, peak_gflops: Optional[floa
         m.set_state_dict(state)
         return m
 
-    row["loop"] = _column(lambda: bench_loop(fresh(), x, y, plan.steps, plan.warmup))
+    if train_available():
+        row["train"], row["loop"] = train_vs_loop(fresh, x, y, plan.steps, plan.warmup)
+    else:
+        row["train"] = {"error": "paddlecnn.train not available"}
+        row["loop"] = _column(lambda: bench_loop(fresh(), x, y, plan.steps, plan.warmup))
     row["fit"] = _column(lambda: bench_fit(fresh(), x, y, plan.steps, plan.warmup))
-    row["train"] = (_column(lambda: bench_train(fresh(), x, y, plan.steps, plan.warmup)) if train_available()
-                    else {"error": "paddlecnn.train not available"})
     if twin is not None:
         row["torch"] = _column(lambda: bench_torch(twin, x, y, int(runtime.SETTINGS.get("threads", 1)),
                                                    plan.steps, plan.warmup))
@@ -874,20 +913,32 @@ def data_child(spec: str) -> None:
     print(json.dumps(bench_data(**json.loads(spec))))
 
 
-def bench_data_subprocess(timeout: float = 900, **kwargs) -> List[dict]:
-    """:func:`bench_data` in a fresh process.
+def bench_data_subprocess(workers: Sequence[int] = (0, 1, 2), cache: Sequence[bool] = (False, True),
+                          timeout: float = 300, **kwargs) -> List[dict]:
+    """:func:`bench_data`, each (num_workers, cache) configuration in a fresh process.
 
     Paddle 3.3 can deadlock a forked DataLoader worker when the parent forks while
-    another of its threads holds paddle's host-memory statistics lock (seen after
-    training steps in the same process: the worker waits forever in
-    ``Stat<HostMemoryStatAllocated0>::Update``). A fresh process has no such threads.
+    another of its threads (a previous loader's prefetch thread, say) holds paddle's
+    host-memory statistics lock: the worker then waits forever in
+    ``Stat<HostMemoryStatAllocated0>::Update`` (seen with gdb after training steps in
+    the same process). A fresh process per configuration has no such threads; a
+    configuration that still times out becomes an error row.
     """
     code = "import sys; from paddlecnn.bench import data_child; data_child(sys.argv[1])"
-    proc = subprocess.run([sys.executable, "-c", code, json.dumps(kwargs)], capture_output=True, text=True,
-                          env=_child_env({}), timeout=timeout)
-    if proc.returncode != 0:
-        raise PaddleCNNError(f"data-pipeline subprocess failed: {proc.stderr.strip()[-500:]}")
-    return json.loads(proc.stdout.strip().splitlines()[-1])
+    rows = []
+    for cached in cache:
+        for w in workers:
+            spec = json.dumps({**kwargs, "workers": [w], "cache": [cached]})
+            try:
+                proc = subprocess.run([sys.executable, "-c", code, spec], capture_output=True, text=True,
+                                      env=_child_env({}), timeout=timeout)
+            except subprocess.TimeoutExpired:
+                rows.append({"num_workers": w, "cache": cached, "error": f"timed out after {timeout:.0f} s"})
+                continue
+            if proc.returncode != 0:
+                raise PaddleCNNError(f"data-pipeline subprocess failed: {proc.stderr.strip()[-500:]}")
+            rows += json.loads(proc.stdout.strip().splitlines()[-1])
+    return rows
 
 
 def _data_section(options: dict, plan: Plan, model_ips: Optional[float]) -> dict:
@@ -895,11 +946,11 @@ def _data_section(options: dict, plan: Plan, model_ips: Optional[float]) -> dict
         channels = options.get("in_channels", 3)
         name = ("mnist5k" if channels == 1 else "shapes16") if plan.data_name == "auto" else plan.data_name
         rows = bench_data_subprocess(input_size=options.get("input_size", 224), channels=channels,
-                                     workers=list(plan.data_workers), n_images=plan.data_images,
-                                     batch_size=plan.batch_size, dataset=name)
+                                     workers=list(plan.data_workers), cache=list(plan.data_cache),
+                                     n_images=plan.data_images, batch_size=plan.batch_size, dataset=name)
     except Exception as exc:  # noqa: BLE001
         return {"error": f"{type(exc).__name__}: {exc}"}
-    best = max(r["images_per_sec"] for r in rows)
+    best = max((r["images_per_sec"] for r in rows if "images_per_sec" in r), default=None)
     return {"rows": rows, "model_images_per_sec": model_ips, "best_images_per_sec": best,
             "data_vs_model": _ratio(best, model_ips)}
 
@@ -973,11 +1024,13 @@ def format_report(result: dict) -> str:
                          _f(r.get("peak_mib"), "{:.0f}")] for r in result["rss"]])]
     d = result.get("data")
     if d and "rows" in d:
-        out += ["", f"Data pipeline alone ({d['rows'][0]['dataset']}: decode + '{d['rows'][0]['preset']}' "
-                    "transforms), images/s; "
+        first_row = next((r for r in d["rows"] if "dataset" in r), {"dataset": "?", "preset": "?"})
+        out += ["", f"Data pipeline alone ({first_row['dataset']}: decode + '{first_row['preset']}' "
+                    "transforms, one process per row), images/s; "
                     f"best / model = {_f(d['data_vs_model'], '{:.1f}')}x:",
                 _table(["workers", "cache", "images/s"],
-                       [[r["num_workers"], "yes" if r["cache"] else "no", _f(r["images_per_sec"], "{:.0f}")]
+                       [[r["num_workers"], "yes" if r["cache"] else "no",
+                         _f(r.get("images_per_sec"), "{:.0f}") if "error" not in r else r["error"]]
                         for r in d["rows"]])]
     elif d:
         out += ["", f"Data pipeline: {d['error']}"]
