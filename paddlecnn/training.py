@@ -56,6 +56,8 @@ DEFAULTS: Dict[str, Any] = {
     "transform": "basic", "eval_transform": "eval", "num_workers": 0, "cache": True, "on_error": "raise",
     # model
     "width": None, "model_options": None, "init": None,
+    "pretrained": None,        # .pdparams file, run folder or URL (downloaded only when given)
+    "freeze": None,            # sublayer prefixes to freeze, e.g. "features" (see transfer.freeze)
     # recipe
     "lr": 0.001, "optimizer": "momentum", "weight_decay": None, "schedule": None, "warmup_epochs": 0,
     "label_smoothing": 0.0, "aux_weight": 0.3, "early_stopping": None,
@@ -703,8 +705,21 @@ def _build_model(model, cfg: Dict[str, Any], train_set, saved_state) -> Tuple[pa
                                  f"classes: {exc}; pick another --input-size or model") from None
     if cfg["init"] is not None and saved_state is None:
         models.apply_init(net, cfg["init"])
+    _transfer(net, cfg, fresh=saved_state is None)
     return net, {"name": name, "label": label, "options": options,
                  "default_init": getattr(net, "default_init", None), "class": type(net).__name__}
+
+
+def _transfer(net: paddle.nn.Layer, cfg: Dict[str, Any], fresh: bool) -> None:
+    """Fine-tuning: pretrained weights on a fresh run (a resumed one has its own), frozen stages always."""
+    from . import transfer
+
+    if cfg.get("pretrained") and fresh:
+        report = transfer.load_pretrained(net, cfg["pretrained"])
+        if not cfg["quiet"]:
+            print(f"pretrained weights from {cfg['pretrained']}: {report}")
+    if cfg.get("freeze"):
+        transfer.freeze(net, cfg["freeze"])
 
 
 def _data_shape(dataset) -> Tuple[int, int, int]:

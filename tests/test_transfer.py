@@ -179,3 +179,28 @@ def test_fine_tuning_with_train_keeps_the_frozen_trunk(tmp_path):
     after = _state(net)
     assert all(np.array_equal(after[k], before[k]) for k in before if k.startswith("features."))
     assert not np.array_equal(after["classifier.6.weight"], before["classifier.6.weight"])
+
+
+def test_cli_train_pretrained_and_freeze(tmp_path):
+    """`train --pretrained FILE --freeze features`: the trunk starts from the file and stays there."""
+    from PIL import Image
+
+    from paddlecnn import checkpoint
+    from paddlecnn.cli import main
+
+    folder = tmp_path / "data"
+    (folder / "img").mkdir(parents=True)
+    rng = np.random.default_rng(1)
+    for i in range(6):
+        Image.fromarray(rng.integers(0, 255, (32, 32, 3), dtype=np.uint8)).save(folder / "img" / f"{i}.png")
+    (folder / "train.txt").write_text("".join(f"img/{i}.png {i % 2}\n" for i in range(6)))
+    source = create("vgg11_bn", num_classes=10, **TINY)
+    paddle.save(source.state_dict(), str(tmp_path / "pre.pdparams"))
+    code = main(["train", "--model", "vgg11_bn", "--data", str(folder), "--eval-data", "none",
+                 "--input-size", str(TINY["input_size"]), "--width", str(TINY["width"]),
+                 "--epochs", "1", "--batch-size", "3", "--pretrained", str(tmp_path / "pre.pdparams"),
+                 "--freeze", "features", "--run-dir", str(tmp_path / "run"), "--quiet"])
+    assert code == 0
+    net, info = checkpoint.load_model(tmp_path / "run")
+    np.testing.assert_array_equal(net.features[0].weight.numpy(), source.features[0].weight.numpy())
+    assert info["config"]["options"]["freeze"] == ["features"]

@@ -73,6 +73,11 @@ def add_parser(subparsers) -> None:
     r.add_argument("--aux-weight", type=float, help="weight of GoogLeNet's auxiliary losses (default 0.3)")
     r.add_argument("--init", help="weight init scheme: normal_0.01, alexnet_paper, msra, xavier "
                                   "(default: the model's own)")
+    r.add_argument("--pretrained", metavar="FILE_OR_URL",
+                   help="start from these weights: a .pdparams (ours or paddle.vision's), a run folder, or a "
+                        "URL (downloaded only when given); a classifier of another size is skipped")
+    r.add_argument("--freeze", nargs="+", metavar="STAGE",
+                   help="freeze these stages while fine-tuning, e.g. 'features' or 'all_but_last'")
     r.add_argument("--early-stopping", type=int, metavar="PATIENCE", help="stop after PATIENCE epochs without "
                                                                           "eval improvement")
     x = p.add_argument_group("process and output")
@@ -98,7 +103,7 @@ def options_from_args(args: argparse.Namespace) -> dict:
              "schedule": "schedule", "warmup_epochs": "warmup_epochs", "label_smoothing": "label_smoothing",
              "aux_weight": "aux_weight", "init": "init", "early_stopping": "early_stopping", "seed": "seed",
              "threads": "threads", "device": "device", "amp": "amp", "run_dir": "run_dir", "run_name": "run_name",
-             "resume": "resume"}
+             "resume": "resume", "pretrained": "pretrained", "freeze": "freeze"}
     options = {key: getattr(args, attr) for attr, key in names.items() if getattr(args, attr) is not None}
     if args.eval_data is not None:
         options["eval_data"] = False if args.eval_data.lower() == "none" else args.eval_data
