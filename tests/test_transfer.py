@@ -157,16 +157,9 @@ def test_a_url_is_read_only_when_given(tmp_path, monkeypatch):
 
 def test_fine_tuning_with_train_keeps_the_frozen_trunk(tmp_path):
     """A pretrained, partly frozen model through paddlecnn.train: only the head moves."""
-    from PIL import Image
-
     import paddlecnn
 
-    folder = tmp_path / "data"
-    (folder / "img").mkdir(parents=True)
-    rng = np.random.default_rng(0)
-    for i in range(6):
-        Image.fromarray(rng.integers(0, 255, (32, 32, 3), dtype=np.uint8)).save(folder / "img" / f"{i}.png")
-    (folder / "train.txt").write_text("".join(f"img/{i}.png {i % 2}\n" for i in range(6)))
+    folder = _two_class_folder(tmp_path, seed=0)
     source = create("vgg11_bn", num_classes=10, **TINY)
     paddle.save(source.state_dict(), str(tmp_path / "pre.pdparams"))
     net = transfer.pretrained_model("vgg11_bn", 2, tmp_path / "pre.pdparams", freeze_stages="features",
@@ -183,17 +176,10 @@ def test_fine_tuning_with_train_keeps_the_frozen_trunk(tmp_path):
 
 def test_cli_train_pretrained_and_freeze(tmp_path):
     """`train --pretrained FILE --freeze features`: the trunk starts from the file and stays there."""
-    from PIL import Image
-
     from paddlecnn import checkpoint
     from paddlecnn.cli import main
 
-    folder = tmp_path / "data"
-    (folder / "img").mkdir(parents=True)
-    rng = np.random.default_rng(1)
-    for i in range(6):
-        Image.fromarray(rng.integers(0, 255, (32, 32, 3), dtype=np.uint8)).save(folder / "img" / f"{i}.png")
-    (folder / "train.txt").write_text("".join(f"img/{i}.png {i % 2}\n" for i in range(6)))
+    folder = _two_class_folder(tmp_path, seed=1)
     source = create("vgg11_bn", num_classes=10, **TINY)
     paddle.save(source.state_dict(), str(tmp_path / "pre.pdparams"))
     code = main(["train", "--model", "vgg11_bn", "--data", str(folder), "--eval-data", "none",
@@ -204,3 +190,16 @@ def test_cli_train_pretrained_and_freeze(tmp_path):
     net, info = checkpoint.load_model(tmp_path / "run")
     np.testing.assert_array_equal(net.features[0].weight.numpy(), source.features[0].weight.numpy())
     assert info["config"]["options"]["freeze"] == ["features"]
+
+
+def _two_class_folder(tmp_path, seed):
+    """Six random 32x32 RGB images in two classes, with a train.txt list."""
+    from PIL import Image
+
+    folder = tmp_path / "data"
+    (folder / "img").mkdir(parents=True)
+    rng = np.random.default_rng(seed)
+    for i in range(6):
+        Image.fromarray(rng.integers(0, 255, (32, 32, 3), dtype=np.uint8)).save(folder / "img" / f"{i}.png")
+    (folder / "train.txt").write_text("".join(f"img/{i}.png {i % 2}\n" for i in range(6)))
+    return folder
