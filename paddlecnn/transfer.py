@@ -63,9 +63,9 @@ def read_state_dict(source: Source) -> "OrderedDict[str, np.ndarray]":
     else:
         text = str(source)
         if text.startswith(("http://", "https://")):
-            from paddle.utils.download import get_weights_path_from_url
+            from paddle.utils.download import get_weights_path_from_url  # optional: only for a URL the user gave
 
-            state = _read_pdparams(Path(get_weights_path_from_url(text)))
+            state = _read_pdparams(Path(get_weights_path_from_url(text)))  # optional download, never a default
         else:
             path = Path(text).expanduser()
             if path.is_dir() or path.suffix == ".pdckpt":
