@@ -166,3 +166,17 @@ def test_load_model_errors_are_clear(tmp_path):
     (tmp_path / "empty").mkdir()
     with pytest.raises(PaddleCNNError, match="has no best.pdparams and no checkpoints"):
         ckpt.load_model(tmp_path / "empty")
+
+
+def test_a_built_model_with_options_comes_back_the_same(tmp_path):
+    """A registry model built with options and passed to train() reloads with those options, not the defaults."""
+    import paddlecnn
+    from paddlecnn import checkpoint
+
+    net = paddlecnn.models.create("lenet5", num_classes=10, input_size=28, act="relu", pool="max")
+    paddlecnn.train(1, 32, net, data="mnist5k", subset=64, eval_data=False, transform="eval",
+                    run_dir=str(tmp_path / "run"), quiet=True)
+    loaded, info = checkpoint.load_model(tmp_path / "run")
+    kinds = {type(layer).__name__ for layer in loaded.sublayers()}
+    assert {"ReLU", "MaxPool2D"} <= kinds and "Sigmoid" not in kinds
+    assert info["config"]["model_options"]["num_classes"] == 10

@@ -42,7 +42,7 @@ def create(name: str, num_classes: int = 1000, **options) -> paddle.nn.Layer:
     model = _REGISTRY[name](num_classes=num_classes, **options)
     model.model_name = name
     # Recorded so a trained model can be rebuilt from its run folder (checkpoint.load_model).
-    model.model_options = dict(options)
+    model.model_options = dict(options, num_classes=num_classes)
     return model
 
 
