@@ -186,6 +186,7 @@ def test_out_of_memory_suggests_a_smaller_batch(tmp_path):
     (dict(model="lenet5"), "cannot build lenet5 for 1x8x8 inputs"),
     (dict(init="he"), "unknown init scheme 'he'"),
     (dict(amp=True), "--amp needs a GPU"),
+    (dict(fastconv="yes"), "fastconv must be 'auto', True or False, got 'yes'"),
 ])
 def test_clear_errors_before_training(tmp_path, kwargs, message):
     args = dict(model=small_net(), batch_size=8, data=Quadrants(32), run_dir=tmp_path / "x")
@@ -195,6 +196,37 @@ def test_clear_errors_before_training(tmp_path, kwargs, message):
     with pytest.raises(PaddleCNNError, match=message):
         train(1, args.pop("batch_size"), args.pop("model"), **args, **_quiet())
     assert not (tmp_path / "x" / "checkpoints").exists()
+
+
+def test_fastconv_trains_like_paddles_conv_and_hands_the_model_back_plain(tmp_path):
+    """fastconv="auto" (the CPU default) swaps in FastConv2D while training: same numbers to
+    float rounding as paddle's own conv, and the caller's model leaves with nn.Conv2D layers."""
+    nets, histories = {}, {}
+    for setting in (False, "auto"):
+        paddle.seed(3)
+        nets[setting] = small_net()
+        histories[setting] = train(2, 8, nets[setting], data=Quadrants(32), lr=0.1, fastconv=setting,
+                                   run_dir=tmp_path / str(setting), **_quiet())
+    for key in ("train_loss", "eval_loss"):
+        np.testing.assert_allclose(histories["auto"][key], histories[False][key], rtol=1e-4, err_msg=key)
+    assert histories["auto"]["train_loss"][1] < histories["auto"]["train_loss"][0]   # it did train
+    assert type(nets["auto"][0]) is paddle.nn.Conv2D
+    np.testing.assert_allclose(nets["auto"][0].weight.numpy(), nets[False][0].weight.numpy(), rtol=1e-4, atol=1e-5)
+    config = json.loads((tmp_path / "auto" / "config.json").read_text())
+    assert config["options"]["fastconv"] == "auto"
+
+
+def test_a_failed_run_also_hands_the_model_back_plain(tmp_path):
+    class Fails(Quadrants):
+        def __getitem__(self, i):
+            if i == 5:
+                raise ValueError("sample 5 is broken")
+            return super().__getitem__(i)
+
+    net = small_net()
+    with pytest.raises(ValueError, match="sample 5 is broken"):
+        train(1, 4, net, data=Fails(32), eval_data=False, fastconv=True, run_dir=tmp_path / "f", quiet=True, threads=1)
+    assert type(net[0]) is paddle.nn.Conv2D
 
 
 def test_metrics_stay_on_the_device_between_syncs(tmp_path, monkeypatch):

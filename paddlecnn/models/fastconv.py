@@ -1,6 +1,9 @@
 """Optional CPU speed-ups: a faster Conv2D (bias add, unfold+matmul) and conv+BN fusion.
 
-Both are OFF by default and change no results beyond float rounding:
+Neither changes results beyond float rounding. ``paddlecnn.train`` swaps in
+:class:`FastConv2D` for CPU runs (its ``fastconv="auto"`` option; ``fastconv=False``
+keeps paddle's conv) and puts the plain convs back when it returns; a model you build
+yourself stays as built unless you call :func:`enable`:
 
 * :func:`enable` swaps every NCHW ``nn.Conv2D`` for :class:`FastConv2D`, which shares
   the original parameters (same names: the optimizer, ``state_dict`` keys and
@@ -66,9 +69,10 @@ def add_channel_bias(y: paddle.Tensor, bias: paddle.Tensor) -> paddle.Tensor:
     return (flat + per_row).reshape(y.shape)
 
 
-# Output maps up to this many pixels (16x16) use unfold+matmul; larger ones use
-# paddle's kernel, which was as fast or faster there (docs/performance.md).
-MAX_PIXELS = 256
+# Output maps up to this many pixels (8x8) use unfold+matmul; larger ones use paddle's
+# kernel. Measured on the lessons' models (docs/performance.md, finding 3): 64 was as fast
+# as or faster than 256 and 1024 for all five, and 256 made VGG slower than the bias fix alone.
+MAX_PIXELS = 64
 
 
 class FastConv2D(nn.Layer):
@@ -169,7 +173,7 @@ def disable(model: nn.Layer) -> int:
 
 
 def maybe_enable(model: nn.Layer, fastconv: bool = False) -> nn.Layer:
-    """The trainer's hook: ``train(..., fastconv=True)`` calls this; returns ``model``."""
+    """For hand-written loops: :func:`enable` when ``fastconv`` is true; returns ``model``."""
     if fastconv:
         enable(model)
     return model
