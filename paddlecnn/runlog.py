@@ -17,6 +17,7 @@ import csv
 import io
 import json
 import math
+import os
 import time
 from pathlib import Path
 from typing import Any, Dict, Iterable, List, Optional, Sequence, Union
@@ -208,21 +209,25 @@ def read_scalars(run_dir: PathLike, tag: str) -> List[tuple]:
 
 
 # ------------------------------------------------------------------- plotting
-def plot_runs(run_dirs: Sequence[PathLike], out: Optional[PathLike] = None, title: Optional[str] = None) -> Path:
+def plot_runs(run_dirs: Sequence[PathLike], out: Optional[PathLike] = None, title: Optional[str] = None,
+              labels: Optional[Sequence[str]] = None) -> Path:
     """Loss and top-1 accuracy per epoch of several runs, side by side, as a PNG.
 
-    Solid lines: training; dashed: evaluation. ``out`` defaults to ``curves.png`` in the
-    single run's folder, or ``runs-<time>.png`` in the working directory for several.
-    Returns the PNG path.
+    Solid lines: training; dashed: evaluation. ``labels`` name the runs in the legend
+    (default: their folder names). ``out`` defaults to ``curves.png`` in the single
+    run's folder, or ``runs-<time>.png`` in the folder the runs share (e.g. ``logs/``),
+    never in the working directory. Returns the PNG path.
     """
     import matplotlib.pyplot as plt  # headless machines fall back to the Agg backend by themselves
 
     if not run_dirs:
         raise PaddleCNNError("plot: give at least one run folder")
+    if labels is not None and len(labels) != len(run_dirs):
+        raise PaddleCNNError(f"plot: {len(labels)} labels for {len(run_dirs)} runs; give one label per run")
     histories = [load_history(d) for d in run_dirs]
+    names = list(labels) if labels is not None else [Path(h.run_dir).name for h in histories]
     fig, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=(11, 4))
-    for history, color in zip(histories, _colors(len(histories))):
-        label = Path(history.run_dir).name
+    for history, color, label in zip(histories, _colors(len(histories)), names):
         for ax, key in ((ax_loss, "loss"), (ax_acc, "acc")):
             ax.plot(history["epoch"], history[f"train_{key}"], "-", color=color, label=f"{label} train")
             if any(v is not None for v in history[f"eval_{key}"]):
@@ -236,12 +241,17 @@ def plot_runs(run_dirs: Sequence[PathLike], out: Optional[PathLike] = None, titl
     fig.tight_layout()
     if out is None:
         out = (Path(run_dirs[0]) / "curves.png" if len(run_dirs) == 1
-               else Path.cwd() / f"runs-{time.strftime('%Y%m%d-%H%M%S')}.png")
+               else _shared_folder(run_dirs) / f"runs-{time.strftime('%Y%m%d-%H%M%S')}.png")
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(out, dpi=100)
     plt.close(fig)
     return out
+
+
+def _shared_folder(run_dirs: Sequence[PathLike]) -> Path:
+    """The deepest folder containing every run folder (their common parent)."""
+    return Path(os.path.commonpath([str(Path(d).resolve().parent) for d in run_dirs]))
 
 
 def _none_nan(value: Any) -> float:

@@ -158,3 +158,18 @@ def test_histograms_are_logged_when_asked(tmp_path):
     reader = LogReader(file_path=str(next(run.glob("vdlrecords.*.log"))))
     tags = reader.get_tags()
     assert "weights/0.weight" in tags.get("histogram", []) and "grads/0.weight" in tags.get("histogram", [])
+
+
+def test_plot_runs_labels_and_default_folder(tmp_path, monkeypatch):
+    """Several runs plot next to each other in the folder they share, not in the working directory."""
+    for name in ("a", "b"):
+        runlog.write_history(tmp_path / "lesson" / name, History(RECORDS, tmp_path / "lesson" / name))
+    elsewhere = tmp_path / "cwd"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    runs = [tmp_path / "lesson" / "a", tmp_path / "lesson" / "b"]
+    out = runlog.plot_runs(runs, labels=["plain", "with BN"])
+    assert out.parent == (tmp_path / "lesson").resolve() and out.name.startswith("runs-") and out.is_file()
+    assert list(elsewhere.iterdir()) == []
+    with pytest.raises(PaddleCNNError, match="1 labels for 2 runs"):
+        runlog.plot_runs(runs, labels=["only one"])

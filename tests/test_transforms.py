@@ -149,6 +149,21 @@ def test_random_presets_vary_and_reseed_repeats():
     assert np.array_equal(e(img), e(img))
 
 
+def test_shift_preset_moves_but_never_mirrors():
+    """'shift' = 'basic' without the flip: a mark on the left stays on the left, within s/8 pixels."""
+    img = Image.new("L", (32, 32), 0)
+    img.paste(255, (4, 12, 10, 20))                      # a bright block, columns 4-9
+    fn, basic = T.build("shift", 32), T.build("basic", 32)
+    random.seed(0)
+    columns = [np.flatnonzero(fn(img)[0].max(axis=0) > 0.5) for _ in range(40)]
+    assert all(c.size and c.max() < 16 for c in columns)                 # never mirrored to the right
+    assert all(abs(int(c.min()) - 4) <= 4 for c in columns)               # shifted by at most s/8 = 4 px
+    assert len({int(c.min()) for c in columns}) > 1                       # but shifted
+    random.seed(0)
+    flipped = [np.flatnonzero(basic(img)[0].max(axis=0) > 0.5).min() >= 16 for _ in range(40)]
+    assert 5 < sum(flipped) < 35                                          # basic mirrors about half
+
+
 def test_bad_preset_arguments():
     with pytest.raises(PaddleCNNError, match="unknown transform preset 'nope'"):
         T.build("nope", 32)

@@ -222,6 +222,9 @@ def _pil_ops(preset: str, s: int) -> List[Callable]:
     if preset == "basic":
         # Pad-and-crop keeps the object's scale equal to `eval`'s (a resize-256 crop would not).
         return [T.Resize(s), T.CenterCrop(s), T.RandomCrop(s, padding=max(1, s // 8), padding_mode="edge"), flip]
+    if preset == "shift":
+        # `basic` without the mirror: for digits and letters a flipped image is another class.
+        return [T.Resize(s), T.CenterCrop(s), T.RandomCrop(s, padding=max(1, s // 8), padding_mode="edge")]
     if preset == "alexnet":
         return [T.Resize(_ratio(s, 256)), T.RandomCrop(s), flip]
     if preset == "vgg_scale_jitter":
@@ -239,6 +242,7 @@ _DESCRIPTIONS: Dict[str, str] = {
     "eval": "resize shorter side to s, centre crop s",
     "center_crop": "resize shorter side to s*256/224, centre crop s",
     "basic": "pad s/8, random crop s, horizontal flip",
+    "shift": "pad s/8, random crop s (no flip: digits, letters)",
     "alexnet": "resize s*256/224, random crop s, flip, PCA lighting 0.1",
     "vgg_scale_jitter": "shorter side S in [s*256/224, s*512/224], random crop s, flip",
     "mx_aug": "resize s*256/224, rotate 15 deg, shear 0.1, random crop s, flip",
