@@ -106,13 +106,7 @@ def _lesson_number(path: Path):
     return match.group(1) if match else None
 
 
-# Issue 7 is still open: these lessons are written and pass quick mode, but their full-mode run
-# (hence their stored outputs) is still to be committed. Remove a number once its notebook is.
-AWAITING_FULL_RUN = {"05", "06", "07"}
-
-
-@pytest.mark.parametrize("path", [p for p in _notebooks() if _lesson_number(p) not in AWAITING_FULL_RUN],
-                         ids=lambda p: p.name)
+@pytest.mark.parametrize("path", _notebooks(), ids=lambda p: p.name)
 def test_notebook_is_committed_executed(path):
     """Outputs are stored (readers see real results), with no errors and nothing on stderr."""
     nb = json.loads(path.read_text(encoding="utf-8"))
@@ -145,6 +139,27 @@ def test_results_files_are_well_formed():
         data = json.loads(path.read_text(encoding="utf-8"))
         assert data, f"{path.name} is empty"
         assert (NOTEBOOKS / (path.stem + ".ipynb")).is_file(), f"{path.name} has no notebook {path.stem}.ipynb"
+
+
+# What the README's results tables show of each lesson's results file, per row.
+README_COLUMNS = {"02_lenet": ("test_acc",), "06_classic_models_compared": ("best_eval_acc", "test_acc"),
+                  "07_cnn_trick_by_trick": ("best_eval_acc",)}
+
+
+@pytest.mark.parametrize("lesson", sorted(README_COLUMNS))
+def test_readme_tables_show_the_committed_results(lesson):
+    """Every row of results/<lesson>.json is a README table line with the same numbers
+    (rows are found by `model` and data name; accuracies as 12.3%, minutes as 1.2)."""
+    path = NOTEBOOKS / "results" / f"{lesson}.json"
+    assert path.is_file(), f"run notebooks/{lesson}.ipynb in full mode: it writes {path.name}"
+    readme = (NOTEBOOKS.parent / "README.md").read_text(encoding="utf-8").splitlines()
+    for row in json.loads(path.read_text(encoding="utf-8"))["rows"]:
+        lines = [line for line in readme if line.startswith("|") and f"`{row['model']}`" in line
+                 and f"| {row['data']} |" in line]
+        assert len(lines) == 1, f"README: want one table line for `{row['model']}` on {row['data']}, found {lines}"
+        wanted = [f"{row[key]:.1%}" for key in README_COLUMNS[lesson]] + [f"{row['minutes']:.1f}"]
+        missing = [cell for cell in wanted if f" {cell} " not in lines[0]]
+        assert not missing, f"README line for {row['model']} on {row['data']} lacks {missing}: {lines[0]}"
 
 
 def test_lenet_lesson_reached_its_target():
