@@ -252,9 +252,11 @@ def train_available() -> bool:
     return True
 
 
-def bench_train(model: nn.Layer, x: np.ndarray, y: np.ndarray, steps: int = 5, epochs: int = 3) -> Timing:
+def bench_train(model: nn.Layer, x: np.ndarray, y: np.ndarray, steps: int = 5, epochs: int = 3,
+                fastconv: bool = False) -> Timing:
     """Images/s of ``paddlecnn.train`` on the same data: ``epochs`` epochs of ``steps`` batches, the first
-    a warm-up.
+    a warm-up. ``fastconv`` is off by default so the step is the bare loop's (train vs loop measures
+    the trainer's overhead; the ``fast`` column measures FastConv2D).
 
     ``paddlecnn.train`` reports ``images_per_sec`` per epoch over its training steps
     (data loading included, evaluation excluded); median/min/max are over the later epochs.
@@ -263,7 +265,8 @@ def bench_train(model: nn.Layer, x: np.ndarray, y: np.ndarray, steps: int = 5, e
 
     with tempfile.TemporaryDirectory() as run_dir:
         history = paddlecnn.train(epochs, len(x), model, data=_Repeat(x, y, len(x) * steps), eval_data=False,
-                                  quiet=True, run_dir=run_dir, threads=runtime.SETTINGS.get("threads"))
+                                  quiet=True, run_dir=run_dir, threads=runtime.SETTINGS.get("threads"),
+                                  fastconv=fastconv)
     rates = [float(r["images_per_sec"]) for r in _records(history)[1:] if r.get("images_per_sec")]
     if not rates:
         raise PaddleCNNError("paddlecnn.train's History has no images_per_sec after epoch 1")
@@ -814,6 +817,7 @@ def bench_model(name: str, options: dict, plan: Plan, peak_gflops: Optional[floa
         row["train"] = {"error": "paddlecnn.train not available"}
         row["loop"] = _column(lambda: bench_loop(fresh(), x, y, plan.steps, plan.warmup))
     row["fit"] = _column(lambda: bench_fit(fresh(), x, y, plan.steps, plan.warmup))
+    row["fast"] = _column(lambda: bench_bare(_with_fastconv(fresh()), x, y, plan.steps, plan.warmup))
     if twin is not None:
         row["torch"] = _column(lambda: bench_torch(twin, x, y, int(runtime.SETTINGS.get("threads", 1)),
                                                    plan.steps, plan.warmup))
@@ -826,8 +830,18 @@ def bench_model(name: str, options: dict, plan: Plan, peak_gflops: Optional[floa
     loop = _ips(row["loop"])
     row["ratios"] = {"train_vs_loop": _ratio(_ips(row["train"]), loop),
                      "fit_vs_loop": _ratio(_ips(row["fit"]), loop),
-                     "paddle_vs_torch": _ratio(bare, _ips(row["torch"]))}
+                     "paddle_vs_torch": _ratio(bare, _ips(row["torch"])),
+                     "fast_vs_bare": _ratio(_ips(row["fast"]), bare),
+                     "fast_vs_torch": _ratio(_ips(row["fast"]), _ips(row["torch"]))}
     return row
+
+
+def _with_fastconv(model: nn.Layer) -> nn.Layer:
+    """``model`` with FastConv2D swapped in, as ``paddlecnn.train`` runs it on the CPU by default."""
+    from .models import fastconv
+
+    fastconv.enable(model)
+    return model
 
 
 def bench_scaling(name: str, options: dict, plan: Plan) -> List[dict]:
@@ -999,15 +1013,17 @@ def format_report(result: dict) -> str:
         rows.append([r["name"], r["input_size"], r["batch_size"], _f(_ips(r["train"])), _f(_ips(r["loop"])),
                      _f(_ips(r["fit"])), _f(_ips(r["bare"])), _f(_ips(r["torch"])),
                      _f(r["ratios"]["train_vs_loop"], "{:.2f}"), _f(r["ratios"]["fit_vs_loop"], "{:.2f}"),
-                     _f(r["ratios"]["paddle_vs_torch"], "{:.2f}"),
+                     _f(r["ratios"]["paddle_vs_torch"], "{:.2f}"), _f(_ips(r.get("fast", {}))),
+                     _f(r["ratios"].get("fast_vs_torch"), "{:.2f}"),
                      _f(r["gflops"]), _f(r["peak_fraction"] and 100 * r["peak_fraction"], "{:.0f}%")])
     out.append("Training images/s (median of timed steps). train = paddlecnn.train, loop = bare paddle loop over a "
                "DataLoader,\nfit = paddle.Model.fit, bare/torch = the step alone on one fixed batch in paddle / PyTorch; "
-               "GFLOP/s of the bare step:")
+               "GFLOP/s of the bare step;\nfast = the bare step with FastConv2D (what paddlecnn.train runs on a CPU; "
+               "train/loop/fit/bare use paddle's conv):")
     out.append(_table(["model", "px", "batch", "train", "loop", "fit", "bare", "torch", "train/loop", "fit/loop",
-                       "paddle/torch", "GFLOP/s", "of peak"], rows))
+                       "paddle/torch", "fast", "fast/torch", "GFLOP/s", "of peak"], rows))
     errors = [f"  {r['name']} {col}: {r[col]['error']}" for r in result["models"]
-              for col in ("train", "loop", "fit", "bare", "torch") if "error" in r[col]]
+              for col in ("train", "loop", "fit", "bare", "fast", "torch") if "error" in r.get(col, {})]
     errors += [f"  {name}: {why}" for name, why in result.get("skipped", {}).items()]
     out += ["Not measured:"] + errors if errors else []
     sc = result.get("scaling")

@@ -104,7 +104,8 @@ def train(epoch_num: Optional[int] = None, batch_size: Optional[int] = None,
             ``label_smoothing``, ``aux_weight`` (GoogLeNet), ``init``, ``seed``,
             ``threads``, ``device``, ``amp``, ``fastconv`` ("auto": on the CPU, swap each
             Conv2D for :class:`~paddlecnn.models.fastconv.FastConv2D` while training, 1.4-1.7x
-            faster steps, same results up to float rounding; False: paddle's own conv),
+            faster steps, same results up to float rounding; False: paddle's own conv;
+            the environment variable PADDLECNN_FASTCONV=auto|on|off sets the default),
             ``run_dir``/``run_name``, ``resume``
             (a run folder or checkpoint; ``lr=`` then sets a new learning rate),
             ``early_stopping`` (patience in epochs), ``quiet``, ``on_error``,
@@ -539,6 +540,8 @@ def _resolve_options(epoch_num, batch_size, model, lr_decay, options) -> Tuple[D
         said = ", ".join(f"{u!r}" + (f" (did you mean {h[0]!r}?)" if h else "") for u, h in hints.items())
         raise PaddleCNNError(f"train(): unknown option(s) {said}; valid options: {', '.join(sorted(DEFAULTS))}")
     given = dict(options)
+    if "fastconv" not in given and os.environ.get("PADDLECNN_FASTCONV"):
+        given["fastconv"] = _fastconv_from_env(os.environ["PADDLECNN_FASTCONV"])
     for key, value in (("epoch_num", epoch_num), ("batch_size", batch_size)):
         if value is not None:
             given[key] = value
@@ -559,6 +562,15 @@ def _resolve_options(epoch_num, batch_size, model, lr_decay, options) -> Tuple[D
             cfg["schedule"] = recipes.seed_decay(int(cfg["epoch_num"]))
     _validate(cfg)
     return cfg, state
+
+
+def _fastconv_from_env(value: str):
+    """PADDLECNN_FASTCONV=auto|on|off: the ``fastconv`` default for every run of a process
+    (e.g. to time a whole lesson with paddle's own conv)."""
+    choices = {"auto": "auto", "on": True, "off": False}
+    if value.lower() not in choices:
+        raise PaddleCNNError(f"environment variable PADDLECNN_FASTCONV={value!r}: use auto, on or off")
+    return choices[value.lower()]
 
 
 def _resume_config(given: Dict[str, Any], model, lr_decay) -> Tuple[Dict[str, Any], dict]:

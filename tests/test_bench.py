@@ -171,10 +171,11 @@ def test_cli_bench_quick_writes_json(tmp_path, capsys):
     assert result["gemm"]["paddle_gflops"] > 0
     (row,) = result["models"]
     assert row["name"] == "lenet5" and row["macs_per_image"] == 416_520
-    for col, steps in (("bare", 2), ("fit", 2), ("loop", 4), ("train", 2)):   # loop/train: 2 alternating rounds
+    for col, steps in (("bare", 2), ("fast", 2), ("fit", 2), ("loop", 4), ("train", 2)):   # loop/train: 2 alternating rounds
         assert row[col]["images_per_sec"] > 0 and row[col]["steps"] == steps, col
         assert row[col]["min_s"] <= row[col]["median_s"] <= row[col]["max_s"]
     assert row["ratios"]["train_vs_loop"] == pytest.approx(row["train"]["images_per_sec"] / row["loop"]["images_per_sec"])
+    assert row["ratios"]["fast_vs_bare"] == pytest.approx(row["fast"]["images_per_sec"] / row["bare"]["images_per_sec"])
     assert row["gflops"] == pytest.approx(416_520 * 6 * row["bare"]["images_per_sec"] / 1e9)
     assert "images_per_sec" in row["torch"] or "error" in row["torch"]
     assert [(r["input_size"], r["batch_size"]) for r in result["scaling"]["rows"]] == [(16, 8), (32, 8), (32, 4)]

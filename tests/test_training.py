@@ -216,6 +216,17 @@ def test_fastconv_trains_like_paddles_conv_and_hands_the_model_back_plain(tmp_pa
     assert config["options"]["fastconv"] == "auto"
 
 
+def test_fastconv_default_from_the_environment(tmp_path, monkeypatch):
+    monkeypatch.setenv("PADDLECNN_FASTCONV", "off")
+    train(1, 8, small_net(), data=Quadrants(16), run_dir=tmp_path / "off", **_quiet())
+    assert json.loads((tmp_path / "off" / "config.json").read_text())["options"]["fastconv"] is False
+    train(1, 8, small_net(), data=Quadrants(16), fastconv=True, run_dir=tmp_path / "on", **_quiet())  # argument wins
+    assert json.loads((tmp_path / "on" / "config.json").read_text())["options"]["fastconv"] is True
+    monkeypatch.setenv("PADDLECNN_FASTCONV", "fast")
+    with pytest.raises(PaddleCNNError, match="PADDLECNN_FASTCONV='fast': use auto, on or off"):
+        train(1, 8, small_net(), data=Quadrants(16), run_dir=tmp_path / "bad", **_quiet())
+
+
 def test_a_failed_run_also_hands_the_model_back_plain(tmp_path):
     class Fails(Quadrants):
         def __getitem__(self, i):
