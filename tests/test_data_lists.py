@@ -345,3 +345,52 @@ def test_cache_over_budget_warns_and_decodes_lazily(tmp_path, monkeypatch):
     assert ds._images is None and ds[5][1] == 1
     monkeypatch.setenv("PADDLECNN_CACHE_MB", "1")
     assert ListFileDataset(lst, cache=True, input_size=8)._images is not None
+
+
+def _ramp_set(tmp_path, n=6, size=12):
+    """n RGB PNGs with distinct ramps (no two pixels of a row equal, so shifts and flips show)."""
+    lines = []
+    for i in range(n):
+        a = (np.arange(size * size * 3).reshape(size, size, 3) * (i + 1) % 251).astype(np.uint8)
+        path = tmp_path / "img" / f"{i}.png"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        Image.fromarray(a).save(path)
+        lines.append(f"img/{i}.png {i % 2}")
+    (tmp_path / "train.txt").write_text("\n".join(lines) + "\n")
+    return tmp_path / "train.txt"
+
+
+@pytest.mark.parametrize("preset", ["basic", "shift", "eval"])
+def test_cached_dataset_keeps_transformed_arrays_and_gives_the_same_samples(tmp_path, preset):
+    """With the cache, the deterministic part of the transform is kept per image; samples equal
+    the uncached dataset's draw for draw (same random calls), and no caller can alter the cache."""
+    import random
+
+    lst = _ramp_set(tmp_path)
+    kept = ListFileDataset(lst, transform=preset, input_size=12, mean=[0.5] * 3, std=[0.2] * 3, cache=True)
+    plain = ListFileDataset(lst, transform=preset, input_size=12, mean=[0.5] * 3, std=[0.2] * 3, cache=False)
+    assert kept._heads is not None and plain._heads is None
+    assert all(h is not None for h in kept._heads)          # computed with the cache, before any epoch
+    for seed in range(3):
+        random.seed(seed)
+        a = [kept[i][0] for i in range(6)]
+        random.seed(seed)
+        b = [plain[i][0] for i in range(6)]
+        assert all(np.array_equal(x, y) for x, y in zip(a, b))
+    assert sum(h is not None for h in kept._heads) == 6
+    x = kept[0][0]
+    x += 100.0                                              # a caller changing its sample ...
+    random.seed(0)
+    y = kept[0][0]
+    random.seed(0)
+    assert np.array_equal(y, plain[0][0])                   # ... does not change the next one
+    kept.transform = plain.transform                        # a new transform drops the kept arrays
+    assert kept._heads is not None and all(h is None for h in kept._heads)
+
+
+def test_random_head_presets_are_not_kept(tmp_path):
+    lst = _ramp_set(tmp_path)
+    ds = ListFileDataset(lst, transform="alexnet", input_size=12, mean=[0.5] * 3, std=[0.2] * 3, cache=True)
+    assert ds._images is not None and ds._heads is None     # random resize/crop: decoded images only
+    ds.transform = lambda img: np.zeros((3, 12, 12), np.float32)
+    assert ds._heads is None and ds[0][0].shape == (3, 12, 12)

@@ -173,3 +173,24 @@ def test_bad_preset_arguments():
         T.build("eval", 32, mean=[0.5])
     with pytest.raises(PaddleCNNError, match="3 channels but mean/std have 1"):
         T.build("eval", 8, mean=[0.5], std=[0.5])(ramp_image(8, 8))
+
+
+@pytest.mark.parametrize("preset, flip", [("basic", True), ("shift", False)])
+def test_array_shift_and_flip_equal_paddles_pil_ops_draw_for_draw(preset, flip):
+    """basic/shift shift and flip the normalised array; that equals paddle's RandomCrop(padding,
+    edge) + RandomHorizontalFlip on the image, with the same random draws."""
+    from paddle.vision import transforms as PT
+
+    img = ramp_image(30, 20)
+    s, mean, std = 16, [0.2, 0.4, 0.6], [0.5, 0.25, 0.5]
+    pil = [PT.Resize(s), PT.CenterCrop(s), PT.RandomCrop(s, padding=s // 8, padding_mode="edge")]
+    pil += [PT.RandomHorizontalFlip()] if flip else []
+    old = PT.Compose(pil)
+    new = T.build(preset, s, mean=mean, std=std)
+    for seed in range(12):
+        random.seed(seed)
+        want = (T.to_array(old(img)) - np.array(mean).reshape(3, 1, 1)) / np.array(std).reshape(3, 1, 1)
+        random.seed(seed)
+        got = new(img)
+        np.testing.assert_allclose(got, want, rtol=0, atol=1e-6)
+    assert new.fixed_head and T.build("alexnet", s).fixed_head is False

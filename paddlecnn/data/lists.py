@@ -246,6 +246,8 @@ class ListFileDataset(paddle.io.Dataset):
         self.class_names = names or [str(k) for k in range(self.num_classes)]
         self._setup_transform(transform, input_size, mean, std)
         self._images: Optional[list] = None
+        self._heads: Optional[list] = None     # per image: the transform's deterministic part, once computed
+        self._reset_heads()
         if cache:
             self.preload()
 
@@ -308,7 +310,7 @@ class ListFileDataset(paddle.io.Dataset):
     def keep(self, indices: Sequence[int]) -> "ListFileDataset":
         """Keep only the samples at ``indices`` (in place; drops the cache). Returns self."""
         self._entries = [self._entries[i] for i in indices]
-        self._images = None
+        self._images = self._heads = None
         return self
 
     def preload(self) -> "ListFileDataset":
@@ -336,7 +338,32 @@ class ListFileDataset(paddle.io.Dataset):
                 images.append(img)
                 kept.append(entry)
         self._entries, self._images = kept, images
+        self._reset_heads()
+        if self._heads is not None:   # now, once, so forked DataLoader workers share them too
+            self._heads = [self._transform.head(img) for img in images]
         return self
+
+    @property
+    def transform(self) -> Callable:
+        """PIL image -> float32 (C, H, W). Assigning a new one drops the kept arrays."""
+        return self._transform
+
+    @transform.setter
+    def transform(self, fn: Callable) -> None:
+        self._transform = fn
+        self._reset_heads()
+
+    def _reset_heads(self) -> None:
+        """With decoded images in memory and a transform whose head is deterministic (a
+        ``Pipeline`` with ``fixed_head``), keep each image's transformed float32 array as
+        well, computed on first use, if they fit in a quarter of ``PADDLECNN_CACHE_MB``."""
+        images = getattr(self, "_images", None)
+        self._heads = None
+        if not images or not getattr(self._transform, "fixed_head", False):
+            return
+        budget = float(os.environ.get("PADDLECNN_CACHE_MB", "4096")) * 2 ** 20 / 4
+        if 4 * self.channels * self._transform.input_size ** 2 * len(images) <= budget:
+            self._heads = [None] * len(images)
 
     def image(self, index: int):
         """The decoded PIL image of sample ``index`` (mode ``L`` or ``RGB``), before any transform."""
@@ -348,6 +375,12 @@ class ListFileDataset(paddle.io.Dataset):
         return len(self._entries)
 
     def __getitem__(self, index: int):
+        if self._heads is not None:           # cached: only the random tail (shift, flip) is left to do
+            head = self._heads[index]
+            if head is None:
+                head = self._heads[index] = self.transform.head(self._images[index])
+            x = self.transform.tail(head)
+            return (x.copy() if x is head else x), np.int64(self._entries[index].label)
         img = self.image(index)
         if img is None:
             return None

@@ -11,6 +11,7 @@ preset                 what it does (s = input_size, r = round(s * 256 / 224))
 ``eval``               resize the shorter side to s, centre crop s (whole image)
 ``center_crop``        resize the shorter side to r, centre crop s (ImageNet eval)
 ``basic``              ``eval`` + pad s/8 (edge), random crop s, horizontal flip
+``shift``              ``basic`` without the flip (digits, letters)
 ``alexnet``            resize r, random crop s, flip, PCA lighting std 0.1
                        (seeds 001/003)
 ``vgg_scale_jitter``   resize the shorter side to S ~ U[r, round(s*512/224)],
@@ -22,7 +23,11 @@ preset                 what it does (s = input_size, r = round(s * 256 / 224))
 =====================  ==========================================================
 
 Paddle has the resizes, crops, flips and affine warps; this module adds only what
-paddle 3.3 lacks: PCA colour lighting, scale jitter, and five/ten-crop.
+paddle 3.3 lacks: PCA colour lighting, scale jitter, and five/ten-crop. ``basic`` and
+``shift`` do their random shift and flip on the normalised array instead of the PIL
+image (same values, same random draws as paddle's ``RandomCrop``/``RandomHorizontalFlip``),
+so a dataset can keep each image's deterministic part (resize, crop, normalise) in
+memory and pay only for a slice per sample (see :attr:`Pipeline.fixed_head`).
 """
 from __future__ import annotations
 
@@ -127,6 +132,36 @@ class PCALighting:
 
 
 # ----------------------------------------------------------------------- PIL images
+class RandomShift:
+    """Pad (C, H, W) by ``pad`` pixels on every side, repeating the edge, and cut a random
+    H x W window: a shift of up to ``pad`` pixels.
+
+    Same values and the same two ``random.randint`` draws as paddle's
+    ``RandomCrop(size, padding=pad, padding_mode="edge")`` on the image.
+    """
+
+    def __init__(self, pad: int) -> None:
+        self.pad = int(pad)
+
+    def __call__(self, x: np.ndarray) -> np.ndarray:
+        p = self.pad
+        i, j = random.randint(0, 2 * p), random.randint(0, 2 * p)   # row offset first, as paddle draws
+        h, w = x.shape[1:]
+        # Edge padding only matters for the rows/columns the window reaches past the border.
+        padded = np.pad(x, ((0, 0), (p, p), (p, p)), mode="edge")
+        return np.ascontiguousarray(padded[:, i:i + h, j:j + w])
+
+
+class RandomFlip:
+    """Mirror (C, H, W) left-right with probability ``prob`` (one ``random.random()`` draw, as paddle)."""
+
+    def __init__(self, prob: float = 0.5) -> None:
+        self.prob = prob
+
+    def __call__(self, x: np.ndarray) -> np.ndarray:
+        return np.ascontiguousarray(x[:, :, ::-1]) if random.random() < self.prob else x
+
+
 class ScaleJitter:
     """Resize the shorter side to S drawn uniformly from [smin, smax] (VGG's training scale)."""
 
@@ -219,12 +254,10 @@ def _pil_ops(preset: str, s: int) -> List[Callable]:
         return [T.Resize(s), T.CenterCrop(s)]
     if preset == "center_crop":
         return [T.Resize(_ratio(s, 256)), T.CenterCrop(s)]
-    if preset == "basic":
-        # Pad-and-crop keeps the object's scale equal to `eval`'s (a resize-256 crop would not).
-        return [T.Resize(s), T.CenterCrop(s), T.RandomCrop(s, padding=max(1, s // 8), padding_mode="edge"), flip]
-    if preset == "shift":
-        # `basic` without the mirror: for digits and letters a flipped image is another class.
-        return [T.Resize(s), T.CenterCrop(s), T.RandomCrop(s, padding=max(1, s // 8), padding_mode="edge")]
+    if preset in ("basic", "shift"):
+        # Pad-and-crop keeps the object's scale equal to `eval`'s (a resize-256 crop would not);
+        # the shift and flip themselves run on the array (_random_tail).
+        return [T.Resize(s), T.CenterCrop(s)]
     if preset == "alexnet":
         return [T.Resize(_ratio(s, 256)), T.RandomCrop(s), flip]
     if preset == "vgg_scale_jitter":
@@ -236,6 +269,15 @@ def _pil_ops(preset: str, s: int) -> List[Callable]:
     if preset == "random_resized_crop":
         return [T.RandomResizedCrop(s), flip]
     raise PaddleCNNError(f"unknown transform preset {preset!r}; choose one of: {', '.join(list_presets())}")
+
+
+def _random_tail(preset: str, s: int) -> List[Callable]:
+    """Random ops that run last, on the normalised (C, H, W) array (they commute with normalising)."""
+    if preset == "basic":
+        return [RandomShift(max(1, s // 8)), RandomFlip()]
+    if preset == "shift":
+        return [RandomShift(max(1, s // 8))]       # no mirror: a flipped digit is another class
+    return []
 
 
 _DESCRIPTIONS: Dict[str, str] = {
@@ -261,22 +303,40 @@ def describe_presets() -> Dict[str, str]:
 
 
 class Pipeline:
-    """A preset: PIL ops, then conversion to (C, H, W) float32, array ops, normalisation."""
+    """A preset: PIL ops, conversion to (C, H, W) float32, array ops, normalisation, then the
+    random tail (shift, flip) on the normalised array.
+
+    When ``fixed_head`` is true, everything before the tail is deterministic: ``head(img)``
+    may be computed once per image and kept, and ``tail(head(img))`` equals ``self(img)``.
+    """
 
     def __init__(self, name: str, input_size: int, pil_ops: List[Callable], array_ops: List[Callable],
-                 mean: Optional[Sequence[float]], std: Optional[Sequence[float]]) -> None:
+                 mean: Optional[Sequence[float]], std: Optional[Sequence[float]],
+                 tail: Sequence[Callable] = ()) -> None:
         self.name, self.input_size = name, input_size
         self.mean = None if mean is None else list(mean)
         self.std = None if std is None else list(std)
         self.random = name not in ("eval", "center_crop")
+        self.fixed_head = name in ("eval", "center_crop", "basic", "shift")
         self._pil = T.Compose(pil_ops)
         self._array = array_ops + ([Normalize(mean, std)] if mean is not None else [])
+        self._tail = list(tail)
 
-    def __call__(self, img: Image.Image) -> np.ndarray:
+    def head(self, img: Image.Image) -> np.ndarray:
+        """PIL ops, conversion, array ops and normalisation: float32 (C, s, s)."""
         x = to_array(self._pil(img))
         for op in self._array:
             x = op(x)
         return x
+
+    def tail(self, x: np.ndarray) -> np.ndarray:
+        """The random ops that run on the normalised array (identity for most presets)."""
+        for op in self._tail:
+            x = op(x)
+        return x
+
+    def __call__(self, img: Image.Image) -> np.ndarray:
+        return self.tail(self.head(img))
 
     def __repr__(self) -> str:
         return f"Pipeline({self.name!r}, input_size={self.input_size})"
@@ -296,4 +356,5 @@ def build(preset: str, input_size: int, mean: Optional[Sequence[float]] = None,
     if std is not None and min(std) <= 0:
         raise PaddleCNNError(f"std must be > 0 per channel, got {list(std)}")
     array_ops = [PCALighting(0.1)] if preset == "alexnet" else []
-    return Pipeline(preset, int(input_size), _pil_ops(preset, int(input_size)), array_ops, mean, std)
+    size = int(input_size)
+    return Pipeline(preset, size, _pil_ops(preset, size), array_ops, mean, std, _random_tail(preset, size))
