@@ -103,7 +103,7 @@ def train(epoch_num: Optional[int] = None, batch_size: Optional[int] = None,
             step, plateau, cosine; a dict with ``step_per``), ``warmup_epochs``,
             ``label_smoothing``, ``aux_weight`` (GoogLeNet), ``init``, ``seed``,
             ``threads``, ``device``, ``amp``, ``fastconv`` ("auto": on the CPU, swap each
-            Conv2D for :class:`~paddlecnn.models.fastconv.FastConv2D` while training, 1.4-1.7x
+            Conv2D for :class:`~paddlecnn.models.fastconv.FastConv2D` while training, 1.3-1.8x
             faster steps, same results up to float rounding; False: paddle's own conv;
             the environment variable PADDLECNN_FASTCONV=auto|on|off sets the default),
             ``run_dir``/``run_name``, ``resume``

@@ -389,7 +389,19 @@ def test_cached_dataset_keeps_transformed_arrays_and_gives_the_same_samples(tmp_
 
 
 def test_random_head_presets_are_not_kept(tmp_path):
+    """Only build()'s deterministic presets are kept: a hand-made Pipeline (even one named
+    "shift", as lesson 02 builds with a random crop inside) stays random on every access."""
+    import random
+    from paddle.vision import transforms as PT
+    from paddlecnn.data.transforms import Pipeline
+
     lst = _ramp_set(tmp_path)
+    own = Pipeline("shift", 12, [PT.RandomCrop(12, padding=2)], [], [0.5] * 3, [0.2] * 3)
+    ds = ListFileDataset(lst, transform=own, input_size=12, cache=True)
+    assert ds._images is not None and ds._heads is None
+    random.seed(1)
+    draws = [ds[0][0] for _ in range(8)]
+    assert not all(np.array_equal(draws[0], d) for d in draws[1:])
     ds = ListFileDataset(lst, transform="alexnet", input_size=12, mean=[0.5] * 3, std=[0.2] * 3, cache=True)
     assert ds._images is not None and ds._heads is None     # random resize/crop: decoded images only
     ds.transform = lambda img: np.zeros((3, 12, 12), np.float32)

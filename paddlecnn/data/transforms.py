@@ -271,6 +271,10 @@ def _pil_ops(preset: str, s: int) -> List[Callable]:
     raise PaddleCNNError(f"unknown transform preset {preset!r}; choose one of: {', '.join(list_presets())}")
 
 
+# Presets whose PIL and array ops are deterministic (their randomness, if any, is in the tail).
+_FIXED_HEAD = ("eval", "center_crop", "basic", "shift")
+
+
 def _random_tail(preset: str, s: int) -> List[Callable]:
     """Random ops that run last, on the normalised (C, H, W) array (they commute with normalising)."""
     if preset == "basic":
@@ -306,18 +310,20 @@ class Pipeline:
     """A preset: PIL ops, conversion to (C, H, W) float32, array ops, normalisation, then the
     random tail (shift, flip) on the normalised array.
 
-    When ``fixed_head`` is true, everything before the tail is deterministic: ``head(img)``
-    may be computed once per image and kept, and ``tail(head(img))`` equals ``self(img)``.
+    ``fixed_head=True`` promises that everything before the tail is deterministic, so
+    ``head(img)`` may be computed once per image and kept (``tail(head(img))`` equals
+    ``self(img)``). :func:`build` sets it for its presets that qualify; a Pipeline you
+    assemble yourself keeps the default False, as its ops may be random.
     """
 
     def __init__(self, name: str, input_size: int, pil_ops: List[Callable], array_ops: List[Callable],
                  mean: Optional[Sequence[float]], std: Optional[Sequence[float]],
-                 tail: Sequence[Callable] = ()) -> None:
+                 tail: Sequence[Callable] = (), fixed_head: bool = False) -> None:
         self.name, self.input_size = name, input_size
         self.mean = None if mean is None else list(mean)
         self.std = None if std is None else list(std)
         self.random = name not in ("eval", "center_crop")
-        self.fixed_head = name in ("eval", "center_crop", "basic", "shift")
+        self.fixed_head = bool(fixed_head)
         self._pil = T.Compose(pil_ops)
         self._array = array_ops + ([Normalize(mean, std)] if mean is not None else [])
         self._tail = list(tail)
@@ -357,4 +363,5 @@ def build(preset: str, input_size: int, mean: Optional[Sequence[float]] = None,
         raise PaddleCNNError(f"std must be > 0 per channel, got {list(std)}")
     array_ops = [PCALighting(0.1)] if preset == "alexnet" else []
     size = int(input_size)
-    return Pipeline(preset, size, _pil_ops(preset, size), array_ops, mean, std, _random_tail(preset, size))
+    return Pipeline(preset, size, _pil_ops(preset, size), array_ops, mean, std, _random_tail(preset, size),
+                    fixed_head=preset in _FIXED_HEAD)
