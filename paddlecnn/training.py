@@ -24,12 +24,8 @@ from __future__ import annotations
 import contextlib
 import difflib
 import hashlib
-import math
 import os
-import random
-import signal
 import sys
-import threading
 import time
 import warnings
 from pathlib import Path
@@ -43,6 +39,7 @@ from . import checkpoint as ckpt
 from . import recipes, runlog, runtime
 from .errors import PaddleCNNError
 from .runlog import History
+from .loop import CtrlC, EpochBatchSampler, Meter, SafeItems, all_reduce, is_oom, mix_seeds, unpack_batch
 
 # paddle's BatchNorm warns on every training forward that it tracks running statistics: noise.
 warnings.filterwarnings("ignore", message="When training, we now always track global mean and variance")
@@ -129,7 +126,7 @@ def train(epoch_num: Optional[int] = None, batch_size: Optional[int] = None,
 
 def _train_epochs(s: "_Session") -> History:
     """The epoch loop of :func:`train`: train, evaluate, record; stop early or on Ctrl-C."""
-    with _CtrlC(enabled=s.world == 1) as ctrl_c:
+    with CtrlC(enabled=s.world == 1) as ctrl_c:
         for epoch in range(s.start_epoch, s.epochs):
             trained = _train_epoch(s, epoch, ctrl_c)
             if trained is None:                      # Ctrl-C inside the epoch: saved, stop
@@ -146,11 +143,11 @@ def _train_epochs(s: "_Session") -> History:
 
 
 # ============================================================ one epoch of training
-def _train_epoch(s: "_Session", epoch: int, ctrl_c: "_CtrlC") -> Optional[Dict[str, float]]:
+def _train_epoch(s: "_Session", epoch: int, ctrl_c: "CtrlC") -> Optional[Dict[str, float]]:
     """Run the optimizer over one epoch; returns train loss/acc, images/s and time (None on Ctrl-C)."""
     skip = s.resume_step if epoch == s.start_epoch else 0
     s.prepare_epoch(epoch, skip)
-    meter = _Meter(**(s.resume_partial if skip else {}))
+    meter = Meter(**(s.resume_partial if skip else {}))
     bar = s.progress_bar(epoch, initial=skip)
     s.net.train()
     lr_at_start = s.policy.lr
@@ -159,7 +156,7 @@ def _train_epoch(s: "_Session", epoch: int, ctrl_c: "_CtrlC") -> Optional[Dict[s
         # The clock starts at the first batch: images/s is the steady training rate, without the
         # DataLoader's start-up (its prefetch thread) and without evaluation.
         started = started or time.perf_counter()
-        x, y, dropped = _unpack(batch, s.train_loader.dataset)
+        x, y, dropped = unpack_batch(batch, s.train_loader.dataset)
         meter.skipped += dropped
         if x.shape[0] == 0:                          # every image of the batch was unreadable
             continue
@@ -195,7 +192,7 @@ def evaluate_metrics(model: paddle.nn.Layer, loader, world: int = 1) -> Dict[str
     loss_sum, top1, top5, seen = paddle.zeros([]), paddle.zeros([], "int64"), paddle.zeros([], "int64"), 0
     with paddle.no_grad():
         for batch in loader:
-            x, y, _ = _unpack(batch, getattr(loader, "dataset", None))
+            x, y, _ = unpack_batch(batch, getattr(loader, "dataset", None))
             if x.shape[0] == 0:
                 continue
             logits = net(x)
@@ -205,7 +202,7 @@ def evaluate_metrics(model: paddle.nn.Layer, loader, world: int = 1) -> Dict[str
             top1 = top1 + (logits.argmax(axis=-1) == y).astype("int64").sum()
             top5 = top5 + (paddle.topk(logits, k, axis=-1)[1] == y.unsqueeze(-1)).any(axis=-1).astype("int64").sum()
             seen += int(x.shape[0])
-    totals = _all_reduce([float(loss_sum), float(top1), float(top5), float(seen)], world)
+    totals = all_reduce([float(loss_sum), float(top1), float(top5), float(seen)], world)
     n = max(totals[3], 1.0)
     return {"eval_loss": totals[0] / n, "eval_acc": totals[1] / n, "eval_top5": totals[2] / n}
 
@@ -260,13 +257,13 @@ class _Session:
         self.sampler = EpochBatchSampler(len(self.train_set), cfg["batch_size"], shuffle=True, seed=cfg["seed"],
                                          rank=self.rank, world=self.world)
         workers = int(cfg["num_workers"] or 0)
-        train_items = _SafeItems(self.train_set, skip)
+        train_items = SafeItems(self.train_set, skip)
         self.train_loader = paddle.io.DataLoader(train_items, batch_sampler=self.sampler, num_workers=workers,
                                                  collate_fn=train_items.collate, persistent_workers=workers > 0)
         self.eval_loader = None
         if self.eval_set is not None:
             shard = list(range(self.rank, len(self.eval_set), self.world))
-            eval_items = _SafeItems(paddle.io.Subset(self.eval_set, shard), skip)
+            eval_items = SafeItems(paddle.io.Subset(self.eval_set, shard), skip)
             eval_sampler = paddle.io.BatchSampler(eval_items, batch_size=cfg["batch_size"], shuffle=False)
             self.eval_loader = paddle.io.DataLoader(eval_items, batch_sampler=eval_sampler, num_workers=workers,
                                                     collate_fn=eval_items.collate)
@@ -331,7 +328,7 @@ class _Session:
         if skip and self.resume_rng is not None:
             ckpt.set_rng_state(self.resume_rng)        # mid-epoch resume: RNGs exactly as when stopped
         else:
-            paddle.seed(_mix(self.cfg["seed"], epoch, self.rank))   # dropout draws of this epoch
+            paddle.seed(mix_seeds(self.cfg["seed"], epoch, self.rank))   # dropout draws of this epoch
         self.epoch_steps = len(self.sampler)
         self.last_grads = None
 
@@ -351,7 +348,7 @@ class _Session:
                 self.last_grads = {n: p.grad.numpy() for n, p in self.net.named_parameters() if p.grad is not None}
             self.optimizer.clear_grad()
         except Exception as exc:  # noqa: BLE001 - only out-of-memory is translated
-            if _is_oom(exc):
+            if is_oom(exc):
                 raise PaddleCNNError(
                     f"out of memory at epoch {epoch + 1}, step {step + 1} with batch size {self.cfg['batch_size']} "
                     f"and {self.data_info['input_size']} px inputs: try a smaller --batch-size "
@@ -420,7 +417,7 @@ class _Session:
         ckpt.prune_checkpoints(self.run_dir, self.cfg["keep_checkpoints"])
         return path
 
-    def save_interrupted(self, epoch: int, step: int, meter: "_Meter", train_time: float) -> None:
+    def save_interrupted(self, epoch: int, step: int, meter: "Meter", train_time: float) -> None:
         partial = {"loss_sum": meter.loss_sum, "correct": meter.correct, "seen": meter.seen,
                    "skipped": meter.skipped, "train_time": meter.train_time + train_time}
         path = self.save_checkpoint(epoch, step, partial) if self.is_main else None
@@ -469,7 +466,7 @@ class _Session:
 
     # ------------------------------------------------------------- helpers
     def all_reduce(self, values: List[float]) -> List[float]:
-        return _all_reduce(values, self.world)
+        return all_reduce(values, self.world)
 
     def _sync_buffers(self) -> None:
         """Average BatchNorm running statistics over processes so every rank holds the same model."""
@@ -495,7 +492,7 @@ class _Session:
         return tqdm(total=self.epoch_steps, initial=initial, desc=f"epoch {epoch + 1}/{self.epochs}",
                     leave=False, dynamic_ncols=True, mininterval=0.5, file=sys.stderr)
 
-    def show(self, bar, meter: "_Meter", started: float) -> None:
+    def show(self, bar, meter: "Meter", started: float) -> None:
         if bar is not None and meter.seen:
             rate = (meter.seen - meter.seen_at_start) / max(time.perf_counter() - started, 1e-9)
             bar.set_postfix(loss=f"{meter.loss_sum / meter.seen:.4f}", acc=f"{meter.correct / meter.seen:.3f}",
@@ -845,217 +842,6 @@ def _list(values) -> Optional[List[float]]:
 
 
 # ================================================================ small helpers
-class EpochBatchSampler(paddle.io.BatchSampler):
-    """Batches of indices for one process: a (seed, epoch)-seeded permutation, sharded by rank.
-
-    What ``paddle.io.DistributedBatchSampler`` does (pad to a multiple of the process
-    count, every rank takes every ``world``-th index, so all ranks run the same number
-    of steps), plus a user seed and ``skip`` (start an epoch at batch ``skip`` when
-    resuming mid-epoch). The first index of each batch carries the batch's seed
-    (see :class:`_SafeItems`).
-    """
-
-    def __init__(self, size: int, batch_size: int, shuffle: bool = True, seed: int = 0, rank: int = 0,
-                 world: int = 1):
-        # BatchSampler.__init__ wants a dataset; the DataLoader only needs __iter__ and __len__.
-        self.size, self.batch_size, self.shuffle = size, batch_size, shuffle
-        self.seed, self.rank, self.world = seed, rank, world
-        self.epoch, self.skip = 0, 0
-
-    def set_epoch(self, epoch: int, skip: int = 0) -> None:
-        self.epoch, self.skip = epoch, skip
-
-    def indices(self) -> np.ndarray:
-        if self.shuffle:
-            order = np.random.RandomState([self.seed % 2 ** 32, self.epoch]).permutation(self.size)
-        else:
-            order = np.arange(self.size)
-        pad = (-self.size) % self.world
-        order = np.concatenate([order, order[:pad]])
-        return order[self.rank::self.world]
-
-    def __len__(self) -> int:
-        return math.ceil(math.ceil(self.size / self.world) / self.batch_size)
-
-    def __iter__(self):
-        order = self.indices()
-        for b in range(self.skip, len(self)):
-            batch = order[b * self.batch_size:(b + 1) * self.batch_size].tolist()
-            yield [(batch[0], (self.seed % 2 ** 32, self.epoch, self.rank, b))] + batch[1:]
-
-
-class _SafeItems(paddle.io.Dataset):
-    """The view of a dataset the DataLoader reads: seeds augmentations, and hands errors to the main thread.
-
-    Items may be asked for as ``(index, seed)`` (see :class:`EpochBatchSampler`): python's
-    and numpy's RNG are then seeded first, so the random crops/flips depend only on
-    (seed, epoch, rank, batch): the same in a resumed run, and the same whether a
-    DataLoader worker or the main process loads the batch.
-
-    With ``num_workers=0`` paddle 3.3's DataLoader reads in a thread, and an exception
-    there (a corrupt image, a bad transform) kills the thread silently: training would
-    hang. So errors are caught, kept in ``error``, and the batch is replaced by a marker
-    that the loop turns back into the exception (:func:`_unpack`).
-    """
-
-    def __init__(self, base: paddle.io.Dataset, skip_bad: bool = False):
-        super().__init__()
-        self.base, self.error, self.skip_bad = base, None, skip_bad
-        if skip_bad:
-            from .data import collate_skip as inner
-        else:
-            from paddle.io.dataloader.collate import default_collate_fn as inner
-        self._inner = inner
-
-    def __len__(self) -> int:
-        return len(self.base)
-
-    def __getitem__(self, key):
-        if isinstance(key, tuple):
-            key, seed = key
-            random.seed(repr(seed))
-            np.random.seed(list(seed))
-        try:
-            return self.base[key]
-        except Exception as exc:  # noqa: BLE001 - re-raised in the main thread
-            return self._failed(exc)
-
-    def collate(self, items: list):
-        if any(isinstance(item, _Failed) for item in items):
-            return _FAILED_BATCH
-        try:
-            return self._inner(items)
-        except Exception as exc:  # noqa: BLE001 - re-raised in the main thread
-            self._failed(exc)
-            return _FAILED_BATCH
-
-    def _failed(self, exc: Exception) -> "_Failed":
-        if paddle.io.get_worker_info() is not None:
-            raise exc  # worker processes report their errors to the main process themselves
-        self.error = exc
-        return _Failed()
-
-
-class _Failed:
-    """Marks an item whose loading raised (the exception is in :attr:`_SafeItems.error`)."""
-
-
-# Two empty arrays and -1 where a batch's "dropped" count would be: survives the DataLoader's packing.
-_FAILED_BATCH = [np.zeros((0, 1, 1, 1), np.float32), np.zeros((0,), np.int64), np.full((1,), -1, np.int64)]
-
-
-class _Meter:
-    """Training sums: device tensors per step, folded into host numbers at :meth:`sync`."""
-
-    def __init__(self, loss_sum: float = 0.0, correct: float = 0.0, seen: int = 0, skipped: int = 0,
-                 train_time: float = 0.0):
-        self.loss_sum, self.correct, self.seen, self.skipped = float(loss_sum), float(correct), int(seen), int(skipped)
-        self.train_time = float(train_time)      # seconds trained before a mid-epoch resume
-        self.seen_at_start = self.seen
-        self._losses, self._corrects, self._sizes, self._steps = [], [], [], []
-
-    @property
-    def pending(self) -> int:
-        return len(self._losses)
-
-    def add(self, loss: paddle.Tensor, correct: paddle.Tensor, size: int, step: int) -> None:
-        self._losses.append(loss)
-        self._corrects.append(correct)
-        self._sizes.append(size)
-        self._steps.append(step)
-
-    def sync(self) -> Optional[int]:
-        """Fold the pending steps into the sums; returns the first step with a NaN/Inf loss, if any."""
-        if not self._losses:
-            return None
-        losses = paddle.stack(self._losses).astype("float32").numpy()
-        corrects = paddle.stack(self._corrects).numpy()
-        bad = np.flatnonzero(~np.isfinite(losses))
-        if bad.size:
-            return self._steps[int(bad[0])]
-        sizes = np.asarray(self._sizes, dtype=np.float64)
-        self.loss_sum += float((losses * sizes).sum())
-        self.correct += float(corrects.sum())
-        self.seen += int(sizes.sum())
-        self._losses, self._corrects, self._sizes, self._steps = [], [], [], []
-        return None
-
-
-class _CtrlC:
-    """While active, the first Ctrl-C (SIGINT) only sets ``requested``: the loop saves and stops.
-
-    A second Ctrl-C interrupts at once. Only in the main thread of a single process
-    (signal handlers cannot be set elsewhere; ranks must stop together).
-    """
-
-    def __init__(self, enabled: bool = True):
-        self.enabled = enabled and threading.current_thread() is threading.main_thread()
-        self.requested = False
-        self._previous = None
-
-    def __enter__(self) -> "_CtrlC":
-        if self.enabled:
-            self._previous = signal.signal(signal.SIGINT, self._handle)
-        return self
-
-    def _handle(self, signum, frame) -> None:
-        if self.requested:
-            raise KeyboardInterrupt
-        self.requested = True
-        print("\nCtrl-C: saving a checkpoint after this step (press again to abort now)", file=sys.stderr)
-
-    def __exit__(self, *exc) -> None:
-        if self.enabled:
-            signal.signal(signal.SIGINT, self._previous)
-
-
-def _unpack(batch, items: Optional[_SafeItems] = None) -> Tuple[paddle.Tensor, paddle.Tensor, int]:
-    """(images, labels as (N,) int64, number of dropped samples) from a DataLoader batch.
-
-    Raises the loading error :class:`_SafeItems` caught for a failed batch.
-    """
-    x, y = batch[0], batch[1]
-    # Only empty batches can be failure markers, and only collate_skip adds a count: so a
-    # normal batch costs no host read here.
-    if x.shape[0] == 0 and len(batch) > 2 and _host_int(batch[2]) < 0:
-        raise getattr(items, "error", None) or PaddleCNNError("loading a batch failed (no details)")
-    dropped = _host_int(batch[2]) if getattr(items, "skip_bad", False) else 0
-    if not isinstance(x, paddle.Tensor):
-        x, y = paddle.to_tensor(x), paddle.to_tensor(y)
-    # dtype and shape are host metadata: these checks cost no device sync.
-    if x.dtype != paddle.float32:
-        x = x.astype("float32")
-    if y.ndim != 1:
-        y = y.reshape([-1])
-    if y.dtype != paddle.int64:
-        y = y.astype("int64")
-    return x, y, dropped
-
-
-def _host_int(value) -> int:
-    return int(np.asarray(value).reshape(-1)[0])
-
-
-def _mix(*numbers: int) -> int:
-    """One 32-bit seed from several integers (no collisions like seed+epoch would have)."""
-    return int(np.random.SeedSequence([int(n) % 2 ** 32 for n in numbers]).generate_state(1)[0])
-
-
-def _all_reduce(values: List[float], world: int) -> List[float]:
-    if world == 1:
-        return [float(v) for v in values]
-    import paddle.distributed as dist
-
-    t = paddle.to_tensor(np.asarray(values, dtype=np.float64))
-    dist.all_reduce(t)
-    return [float(v) for v in t.numpy()]
-
-
-def _is_oom(exc: BaseException) -> bool:
-    text = f"{type(exc).__name__} {exc}".lower()
-    return isinstance(exc, MemoryError) or "out of memory" in text or "resourceexhausted" in text
-
-
 def _close(bar) -> None:
     if bar is not None:
         bar.close()

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from paddlecnn.training import EpochBatchSampler
+from paddlecnn.loop import EpochBatchSampler
 
 REPO = Path(__file__).resolve().parents[1]
 
