@@ -561,13 +561,15 @@ def _resolve_options(epoch_num, batch_size, model, lr_decay, options) -> Tuple[D
     return cfg, state
 
 
+FASTCONV_WORDS = {"auto": "auto", "on": True, "off": False}   # --fastconv and PADDLECNN_FASTCONV
+
+
 def _fastconv_from_env(value: str):
     """PADDLECNN_FASTCONV=auto|on|off: the ``fastconv`` default for every run of a process
     (e.g. to time a whole lesson with paddle's own conv)."""
-    choices = {"auto": "auto", "on": True, "off": False}
-    if value.lower() not in choices:
+    if value.lower() not in FASTCONV_WORDS:
         raise PaddleCNNError(f"environment variable PADDLECNN_FASTCONV={value!r}: use auto, on or off")
-    return choices[value.lower()]
+    return FASTCONV_WORDS[value.lower()]
 
 
 def _resume_config(given: Dict[str, Any], model, lr_decay) -> Tuple[Dict[str, Any], dict]:

@@ -41,6 +41,15 @@ class Quadrants(paddle.io.Dataset):
         return self.x[i], np.int64(self.labels[i])
 
 
+class BrokenAt5(Quadrants):
+    """Quadrants whose sample 5 raises, like a corrupt image."""
+
+    def __getitem__(self, i):
+        if i == 5:
+            raise ValueError("sample 5 is broken")
+        return super().__getitem__(i)
+
+
 def small_net(classes=4):
     """Conv + BN + dropout: every kind of state a checkpoint must carry (weights, running stats, RNG)."""
     return paddle.nn.Sequential(paddle.nn.Conv2D(1, 4, 3, padding=1), paddle.nn.BatchNorm2D(4), paddle.nn.ReLU(),
@@ -228,15 +237,9 @@ def test_fastconv_default_from_the_environment(tmp_path, monkeypatch):
 
 
 def test_a_failed_run_also_hands_the_model_back_plain(tmp_path):
-    class Fails(Quadrants):
-        def __getitem__(self, i):
-            if i == 5:
-                raise ValueError("sample 5 is broken")
-            return super().__getitem__(i)
-
     net = small_net()
     with pytest.raises(ValueError, match="sample 5 is broken"):
-        train(1, 4, net, data=Fails(32), eval_data=False, fastconv=True, run_dir=tmp_path / "f", quiet=True, threads=1)
+        train(1, 4, net, data=BrokenAt5(32), eval_data=False, fastconv=True, run_dir=tmp_path / "f", quiet=True, threads=1)
     assert type(net[0]) is paddle.nn.Conv2D
 
 
@@ -486,13 +489,7 @@ def test_on_error_skip_drops_unreadable_images_and_reports_them(tmp_path, cache,
 
 def test_a_failing_dataset_raises_instead_of_hanging(tmp_path):
     """paddle's single-process DataLoader thread dies silently on an exception; train() must not hang."""
-    class Fails(Quadrants):
-        def __getitem__(self, i):
-            if i == 5:
-                raise ValueError("sample 5 is broken")
-            return super().__getitem__(i)
-
     with pytest.raises(ValueError, match="sample 5 is broken"):
-        train(1, 4, small_net(), data=Fails(32), eval_data=False, run_dir=tmp_path / "f", quiet=True)
+        train(1, 4, small_net(), data=BrokenAt5(32), eval_data=False, run_dir=tmp_path / "f", quiet=True)
     with pytest.raises(ValueError, match="sample 5 is broken"):
-        train(1, 4, small_net(), data=Quadrants(32), eval_data=Fails(8), run_dir=tmp_path / "g", quiet=True)
+        train(1, 4, small_net(), data=Quadrants(32), eval_data=BrokenAt5(8), run_dir=tmp_path / "g", quiet=True)

@@ -86,7 +86,7 @@ def add_parser(subparsers) -> None:
     x.add_argument("--device", help="cpu, gpu or gpu:N (default: gpu when paddle has CUDA)")
     x.add_argument("--amp", nargs="?", const="float16", choices=("float16", "bfloat16"),
                    help="mixed precision on GPU (default float16, with loss scaling)")
-    x.add_argument("--fastconv", choices=("auto", "on", "off"),
+    x.add_argument("--fastconv", choices=("auto", "on", "off"),  # = training.FASTCONV_WORDS
                    help="FastConv2D while training (default auto: on the CPU; off: paddle's own conv)")
     x.add_argument("--run-dir", help="run folder (must not exist; default logs/<model>-<time>)")
     x.add_argument("--run-name", help="run folder name under logs/")
@@ -108,7 +108,9 @@ def options_from_args(args: argparse.Namespace) -> dict:
              "resume": "resume", "pretrained": "pretrained", "freeze": "freeze"}
     options = {key: getattr(args, attr) for attr, key in names.items() if getattr(args, attr) is not None}
     if getattr(args, "fastconv", None) is not None:
-        options["fastconv"] = {"auto": "auto", "on": True, "off": False}[args.fastconv]
+        from ..training import FASTCONV_WORDS
+
+        options["fastconv"] = FASTCONV_WORDS[args.fastconv]
     if args.eval_data is not None:
         options["eval_data"] = False if args.eval_data.lower() == "none" else args.eval_data
     if args.model_option:
