@@ -245,9 +245,7 @@ class ListFileDataset(paddle.io.Dataset):
         self.num_classes = num_classes or max(e.label for e in entries) + 1
         self.class_names = names or [str(k) for k in range(self.num_classes)]
         self._setup_transform(transform, input_size, mean, std)
-        self._images: Optional[list] = None
-        self._heads: Optional[list] = None     # per image: the transform's deterministic part, once computed
-        self._reset_heads()
+        self._images: Optional[list] = None   # decoded images (cache); _heads: their transform heads
         if cache:
             self.preload()
 
@@ -362,7 +360,7 @@ class ListFileDataset(paddle.io.Dataset):
         if not images or not getattr(self._transform, "fixed_head", False):
             return
         budget = float(os.environ.get("PADDLECNN_CACHE_MB", "4096")) * 2 ** 20 / 4
-        if 4 * self.channels * self._transform.input_size ** 2 * len(images) <= budget:
+        if self._transform.head(images[0]).nbytes * len(images) <= budget:   # sized by one real head
             self._heads = [None] * len(images)
 
     def image(self, index: int):

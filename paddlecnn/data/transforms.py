@@ -132,12 +132,11 @@ class PCALighting:
 
 
 # ----------------------------------------------------------------------- PIL images
-class RandomShift:
-    """Pad (C, H, W) by ``pad`` pixels on every side, repeating the edge, and cut a random
-    H x W window: a shift of up to ``pad`` pixels.
+class EdgePad:
+    """Pad (C, H, W) by ``pad`` pixels on every side, repeating the edge pixels.
 
-    Same values and the same two ``random.randint`` draws as paddle's
-    ``RandomCrop(size, padding=pad, padding_mode="edge")`` on the image.
+    Deterministic, so it belongs to a pipeline's head: a cached dataset pads each image
+    once, and :class:`RandomWindow` only slices per sample.
     """
 
     def __init__(self, pad: int) -> None:
@@ -145,11 +144,24 @@ class RandomShift:
 
     def __call__(self, x: np.ndarray) -> np.ndarray:
         p = self.pad
-        i, j = random.randint(0, 2 * p), random.randint(0, 2 * p)   # row offset first, as paddle draws
-        h, w = x.shape[1:]
-        # Edge padding only matters for the rows/columns the window reaches past the border.
-        padded = np.pad(x, ((0, 0), (p, p), (p, p)), mode="edge")
-        return np.ascontiguousarray(padded[:, i:i + h, j:j + w])
+        return np.pad(x, ((0, 0), (p, p), (p, p)), mode="edge")
+
+
+class RandomWindow:
+    """A random ``size`` x ``size`` window of (C, H, W): after :class:`EdgePad`, a shift of up
+    to ``pad`` pixels.
+
+    Same values and the same two ``random.randint`` draws (row offset first) as paddle's
+    ``RandomCrop(size, padding=pad, padding_mode="edge")`` on the image.
+    """
+
+    def __init__(self, size: int) -> None:
+        self.size = int(size)
+
+    def __call__(self, x: np.ndarray) -> np.ndarray:
+        s = self.size
+        i, j = random.randint(0, x.shape[1] - s), random.randint(0, x.shape[2] - s)
+        return np.ascontiguousarray(x[:, i:i + s, j:j + s])
 
 
 class RandomFlip:
@@ -256,7 +268,7 @@ def _pil_ops(preset: str, s: int) -> List[Callable]:
         return [T.Resize(_ratio(s, 256)), T.CenterCrop(s)]
     if preset in ("basic", "shift"):
         # Pad-and-crop keeps the object's scale equal to `eval`'s (a resize-256 crop would not);
-        # the shift and flip themselves run on the array (_random_tail).
+        # the padding, shift and flip themselves run on the array (_array_stages).
         return [T.Resize(s), T.CenterCrop(s)]
     if preset == "alexnet":
         return [T.Resize(_ratio(s, 256)), T.RandomCrop(s), flip]
@@ -275,13 +287,18 @@ def _pil_ops(preset: str, s: int) -> List[Callable]:
 _FIXED_HEAD = ("eval", "center_crop", "basic", "shift")
 
 
-def _random_tail(preset: str, s: int) -> List[Callable]:
-    """Random ops that run last, on the normalised (C, H, W) array (they commute with normalising)."""
-    if preset == "basic":
-        return [RandomShift(max(1, s // 8)), RandomFlip()]
-    if preset == "shift":
-        return [RandomShift(max(1, s // 8))]       # no mirror: a flipped digit is another class
-    return []
+def _array_stages(preset: str, s: int) -> Tuple[List[Callable], List[Callable]]:
+    """(array ops before normalising, random ops on the normalised array) of ``preset``.
+
+    Edge padding, a window crop and a mirror all commute with per-channel normalising,
+    so ``basic``/``shift`` pad in the head and only cut and flip in the tail.
+    """
+    if preset == "alexnet":
+        return [PCALighting(0.1)], []
+    if preset in ("basic", "shift"):
+        tail = [RandomWindow(s)] + ([RandomFlip()] if preset == "basic" else [])  # no mirror for digits
+        return [EdgePad(max(1, s // 8))], tail
+    return [], []
 
 
 _DESCRIPTIONS: Dict[str, str] = {
@@ -322,14 +339,14 @@ class Pipeline:
         self.name, self.input_size = name, input_size
         self.mean = None if mean is None else list(mean)
         self.std = None if std is None else list(std)
-        self.random = name not in ("eval", "center_crop")
         self.fixed_head = bool(fixed_head)
         self._pil = T.Compose(pil_ops)
         self._array = array_ops + ([Normalize(mean, std)] if mean is not None else [])
         self._tail = list(tail)
 
     def head(self, img: Image.Image) -> np.ndarray:
-        """PIL ops, conversion, array ops and normalisation: float32 (C, s, s)."""
+        """PIL ops, conversion, array ops and normalisation: float32 (C, s, s), or (C, s + 2p,
+        s + 2p) for presets whose tail cuts a shifted window out of a p-pixel edge padding."""
         x = to_array(self._pil(img))
         for op in self._array:
             x = op(x)
@@ -361,7 +378,7 @@ def build(preset: str, input_size: int, mean: Optional[Sequence[float]] = None,
         raise PaddleCNNError("give both mean and std, or neither")
     if std is not None and min(std) <= 0:
         raise PaddleCNNError(f"std must be > 0 per channel, got {list(std)}")
-    array_ops = [PCALighting(0.1)] if preset == "alexnet" else []
     size = int(input_size)
-    return Pipeline(preset, size, _pil_ops(preset, size), array_ops, mean, std, _random_tail(preset, size),
+    array_ops, tail = _array_stages(preset, size)
+    return Pipeline(preset, size, _pil_ops(preset, size), array_ops, mean, std, tail,
                     fixed_head=preset in _FIXED_HEAD)
