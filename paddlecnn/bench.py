@@ -161,8 +161,13 @@ def _loss(out, label):
     return F.cross_entropy(out, label)
 
 
-def paddle_step(model: nn.Layer, x: np.ndarray, y: np.ndarray, lr: float = 0.01) -> Callable[[], paddle.Tensor]:
-    """A bare dygraph training step on one fixed batch: forward, loss, backward, Momentum update."""
+def paddle_step(model: nn.Layer, x: np.ndarray, y: np.ndarray, lr: float = 0.01,
+                zero_grads: bool = True) -> Callable[[], paddle.Tensor]:
+    """A bare dygraph training step on one fixed batch: forward, loss, backward, Momentum update.
+
+    ``zero_grads=False`` drops the gradients after the update instead of zero-filling them,
+    as ``paddlecnn.train`` does in one process.
+    """
     model.train()
     opt = paddle.optimizer.Momentum(learning_rate=lr, momentum=0.9, parameters=model.parameters())
     tx, ty = paddle.to_tensor(x), paddle.to_tensor(y)
@@ -171,15 +176,16 @@ def paddle_step(model: nn.Layer, x: np.ndarray, y: np.ndarray, lr: float = 0.01)
         loss = _loss(model(tx), ty)
         loss.backward()
         opt.step()
-        opt.clear_grad()
+        opt.clear_grad(set_to_zero=zero_grads)
         return loss
 
     return step
 
 
-def bench_bare(model: nn.Layer, x: np.ndarray, y: np.ndarray, steps: int = 5, warmup: int = 2) -> Timing:
+def bench_bare(model: nn.Layer, x: np.ndarray, y: np.ndarray, steps: int = 5, warmup: int = 2,
+               zero_grads: bool = True) -> Timing:
     """Seconds per step of :func:`paddle_step` on one fixed batch: the model's cost alone."""
-    return time_steps(paddle_step(model, x, y), len(x), steps, warmup)
+    return time_steps(paddle_step(model, x, y, zero_grads=zero_grads), len(x), steps, warmup)
 
 
 def bench_loop(model: nn.Layer, x: np.ndarray, y: np.ndarray, steps: int = 5, warmup: int = 2) -> Timing:
@@ -326,7 +332,8 @@ def interleaved(variants: Dict[str, Callable[[], object]], batch_size: int, roun
 
 def speed_variants(name: str, options: dict, x: np.ndarray, y: np.ndarray) -> Dict[str, Callable[[], object]]:
     """Training steps of model ``name``: as built; with :mod:`~paddlecnn.models.fastconv`'s bias
-    fix only (``max_pixels=0``); with full fastconv; with a to_static forward; fastconv + to_static.
+    fix only (``max_pixels=0``); with full fastconv; + FastMaxPool2D; + dropped (not zero-filled)
+    gradients, which is ``paddlecnn.train``'s CPU step; with a to_static forward; fastconv + to_static.
 
     Every variant starts from the same weights.
     """
@@ -335,11 +342,13 @@ def speed_variants(name: str, options: dict, x: np.ndarray, y: np.ndarray) -> Di
     base = create(name, num_classes=NUM_CLASSES, **options)
     state = base.state_dict()
 
-    def copy(max_pixels=-1, static=False):
+    def copy(max_pixels=-1, static=False, pools=False):
         m = create(name, num_classes=NUM_CLASSES, **options)
         m.set_state_dict(state)
         if max_pixels != -1:
             fastconv.enable(m, max_pixels=max_pixels)
+        if pools:
+            fastconv.enable_pools(m)
         if static:
             m.forward = paddle.jit.to_static(m.forward, full_graph=True)
         return m
@@ -347,6 +356,8 @@ def speed_variants(name: str, options: dict, x: np.ndarray, y: np.ndarray) -> Di
     return {"paddle": paddle_step(base, x, y),
             "fastconv_bias": paddle_step(copy(0), x, y),
             "fastconv": paddle_step(copy(fastconv.MAX_PIXELS), x, y),
+            "fastconv+pools": paddle_step(copy(fastconv.MAX_PIXELS, pools=True), x, y),
+            "train_step": paddle_step(copy(fastconv.MAX_PIXELS, pools=True), x, y, zero_grads=False),
             "to_static": paddle_step(copy(static=True), x, y),
             "fastconv+to_static": paddle_step(copy(fastconv.MAX_PIXELS, True), x, y)}
 
@@ -655,9 +666,9 @@ def bench_model(name: str, options: dict, plan: Plan, peak_gflops: Optional[floa
         row["train"] = {"error": "paddlecnn.train not available"}
         row["loop"] = _column(lambda: bench_loop(fresh(), x, y, plan.steps, plan.warmup))
     row["fit"] = _column(lambda: bench_fit(fresh(), x, y, plan.steps, plan.warmup))
-    # What paddlecnn.train runs on a CPU: the model with FastConv2D swapped in.
+    # What paddlecnn.train runs on a CPU: FastConv2D and FastMaxPool2D swapped in, gradients dropped.
     row["fast"] = _column(lambda: bench_bare(fastconv.maybe_enable(fresh(), fastconv=True), x, y, plan.steps,
-                                             plan.warmup))
+                                             plan.warmup, zero_grads=False))
     if twin is not None:
         row["torch"] = _column(lambda: bench_torch(twin, x, y, int(runtime.SETTINGS.get("threads", 1)),
                                                    plan.steps, plan.warmup))
@@ -850,8 +861,8 @@ def format_report(result: dict) -> str:
                      _f(r["gflops"]), _f(r["peak_fraction"] and 100 * r["peak_fraction"], "{:.0f}%")])
     out.append("Training images/s (median of timed steps). train = paddlecnn.train, loop = bare paddle loop over a "
                "DataLoader,\nfit = paddle.Model.fit, bare/torch = the step alone on one fixed batch in paddle / PyTorch; "
-               "GFLOP/s of the bare step;\nfast = the bare step with FastConv2D (what paddlecnn.train runs on a CPU; "
-               "train/loop/fit/bare use paddle's conv):")
+               "GFLOP/s of the bare step;\nfast = the bare step as paddlecnn.train runs it on a CPU (FastConv2D, FastMaxPool2D, "
+               "gradients dropped, not zero-filled;\ntrain/loop/fit/bare use paddle's own layers):")
     out.append(_table(["model", "px", "batch", "train", "loop", "fit", "bare", "torch", "train/loop", "fit/loop",
                        "paddle/torch", "fast", "fast/torch", "GFLOP/s", "of peak"], rows))
     errors = [f"  {r['name']} {col}: {r[col]['error']}" for r in result["models"]

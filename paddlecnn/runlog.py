@@ -20,7 +20,7 @@ import math
 import os
 import time
 from pathlib import Path
-from typing import Any, Dict, Iterable, List, Optional, Sequence, Union
+from typing import Any, Dict, Iterable, Iterator, List, Optional, Sequence, Union
 
 from .checkpoint import atomic_write_bytes
 from .errors import PaddleCNNError
@@ -74,7 +74,8 @@ class History:
     ``records`` is a list of dicts with the keys of :data:`FIELDS` (epoch counts from 1;
     accuracies are fractions 0..1; ``lr`` is the LR used in that epoch; ``images_per_sec``
     counts training steps only; ``epoch_time`` in seconds, training + evaluation).
-    ``history["eval_acc"]`` gives one column as a list.
+    ``history["eval_acc"]`` gives one column as a list, ``history[-1]`` one epoch's record;
+    iterating gives the records and ``"eval_acc" in history`` asks for a column.
     """
 
     def __init__(self, records: Optional[List[Dict[str, Any]]] = None, run_dir: Optional[PathLike] = None):
@@ -90,7 +91,23 @@ class History:
     def __len__(self) -> int:
         return len(self.records)
 
-    def __getitem__(self, key: str) -> List[Any]:
+    def __iter__(self) -> Iterator[Dict[str, Any]]:
+        return iter(self.records)
+
+    @property
+    def columns(self) -> List[str]:
+        """The field names: :data:`FIELDS`, then any other key a record has."""
+        extra = [k for r in self.records for k in r if k not in FIELDS]
+        return list(FIELDS) + list(dict.fromkeys(extra))
+
+    def __contains__(self, key: object) -> bool:
+        return key in self.columns
+
+    def __getitem__(self, key: Union[str, int]) -> Any:
+        if isinstance(key, int):
+            return self.records[key]
+        if key not in self:
+            raise KeyError(f"history has no column {key!r}; columns: {', '.join(self.columns)}")
         return [r.get(key) for r in self.records]
 
     @property

@@ -100,8 +100,9 @@ def train(epoch_num: Optional[int] = None, batch_size: Optional[int] = None,
             step, plateau, cosine; a dict with ``step_per``), ``warmup_epochs``,
             ``label_smoothing``, ``aux_weight`` (GoogLeNet), ``init``, ``seed``,
             ``threads``, ``device``, ``amp``, ``fastconv`` ("auto": on the CPU, swap each
-            Conv2D for :class:`~paddlecnn.models.fastconv.FastConv2D` while training, 1.3-1.8x
-            faster steps, same results up to float rounding; False: paddle's own conv;
+            Conv2D for :class:`~paddlecnn.models.fastconv.FastConv2D` and each MaxPool2D for
+            :class:`~paddlecnn.models.fastconv.FastMaxPool2D` while training, 1.3-1.8x
+            faster steps, same results up to float rounding; False: paddle's own layers;
             the environment variable PADDLECNN_FASTCONV=auto|on|off sets the default),
             ``run_dir``/``run_name``, ``resume``
             (a run folder or checkpoint; ``lr=`` then sets a new learning rate),
@@ -121,7 +122,7 @@ def train(epoch_num: Optional[int] = None, batch_size: Optional[int] = None,
     try:
         return _train_epochs(s)
     finally:
-        s.plain_convs()          # the caller's model leaves with paddle's own Conv2D layers
+        s.plain_layers()          # the caller's model leaves with paddle's own Conv2D layers
 
 
 def _train_epochs(s: "_Session") -> History:
@@ -219,7 +220,7 @@ class _Session:
                                 if d is not None)
         self.net, self.model_info = _build_model(model, self.cfg, self.train_set, self.saved_state)
         self.data_info = _check_fit(self.net, self.cfg, self.train_set, self.eval_set)
-        self.fast_convs = _speed_up_convs(self.net, self.cfg["fastconv"], self.device)
+        self.fast_convs, self.fast_pools = _speed_up_layers(self.net, self.cfg["fastconv"], self.device)
         self._setup_loaders()
         self._setup_optimizer()
         self._setup_run_folder()
@@ -346,7 +347,10 @@ class _Session:
                 self.optimizer.step()
             if self.cfg["log_histograms"] and step == self.epoch_steps - 1:
                 self.last_grads = {n: p.grad.numpy() for n, p in self.net.named_parameters() if p.grad is not None}
-            self.optimizer.clear_grad()
+            # Dropping the gradients (not zero-filling them) saves a memset of every parameter's
+            # size per step (1.08x on AlexNet's 22M parameters); data parallel keeps paddle's
+            # default, whose all-reduce works on the zero-filled buffers.
+            self.optimizer.clear_grad(set_to_zero=self.world > 1)
         except Exception as exc:  # noqa: BLE001 - only out-of-memory is translated
             if is_oom(exc):
                 raise PaddleCNNError(
@@ -451,13 +455,19 @@ class _Session:
             self.say(f"skipped {self.history.skipped} unreadable image(s) (on_error='skip')")
         return self.history
 
-    def plain_convs(self) -> None:
-        """Undo :func:`_speed_up_convs`: FastConv2D layers back to ``nn.Conv2D`` (same parameters)."""
-        if self.fast_convs:
+    def plain_layers(self) -> None:
+        """Undo :func:`_speed_up_layers`: FastConv2D/FastMaxPool2D back to paddle's layers (same parameters)."""
+        if self.fast_convs or self.fast_pools:
             from .models import fastconv
 
             fastconv.disable(self.net)
-            self.fast_convs = 0
+            self.fast_convs = self.fast_pools = 0
+
+    def _fast_layers_note(self) -> str:
+        parts = [f"{self.fast_convs} convs as FastConv2D" if self.fast_convs else "",
+                 f"{self.fast_pools} max pools as FastMaxPool2D" if self.fast_pools else ""]
+        parts = [p for p in parts if p]
+        return f" ({', '.join(parts)})" if parts else ""
 
     def close_logs(self) -> None:
         if self.log is not None:
@@ -516,7 +526,7 @@ class _Session:
                 f"{f' x {self.world} processes' if self.world > 1 else ''}, {c['epoch_num']} epoch"
                 f"{'s' if c['epoch_num'] != 1 else ''}; "
                 f"{self.threads} threads on {self.device}"
-                f"{f' ({self.fast_convs} convs as FastConv2D)' if self.fast_convs else ''}; run folder {self.run_dir}"
+                f"{self._fast_layers_note()}; run folder {self.run_dir}"
                 + (f"; {start}" if start else ""))
 
     def summary(self) -> str:
@@ -745,8 +755,9 @@ def _build_model(model, cfg: Dict[str, Any], train_set, saved_state) -> Tuple[pa
                  "default_init": getattr(net, "default_init", None), "class": type(net).__name__}
 
 
-def _speed_up_convs(net: paddle.nn.Layer, setting, device: str) -> int:
-    """Swap the Conv2D layers of ``net`` for FastConv2D when ``setting`` asks; returns how many.
+def _speed_up_layers(net: paddle.nn.Layer, setting, device: str) -> Tuple[int, int]:
+    """Swap the Conv2D and MaxPool2D layers of ``net`` for FastConv2D and FastMaxPool2D when
+    ``setting`` asks; returns how many of each.
 
     "auto" does it on the CPU only: the fixes target paddle's CPU kernels (docs/performance.md),
     a GPU's cuDNN convolution adds its bias in the same kernel.
@@ -754,8 +765,8 @@ def _speed_up_convs(net: paddle.nn.Layer, setting, device: str) -> int:
     from .models import fastconv
 
     if setting is True or (setting == "auto" and not device.startswith("gpu")):
-        return fastconv.enable(net)
-    return 0
+        return fastconv.enable(net), fastconv.enable_pools(net)
+    return 0, 0
 
 
 def _transfer(net: paddle.nn.Layer, cfg: Dict[str, Any], fresh: bool) -> None:

@@ -130,3 +130,36 @@ def test_add_channel_bias_equals_broadcast_add_and_its_gradient():
     np.testing.assert_allclose(got[0], y.grad.numpy(), rtol=1e-6)
     np.testing.assert_allclose(got[1], b.grad.numpy(), rtol=1e-5)
     np.testing.assert_allclose(got[1], weights.numpy().sum(axis=(0, 2, 3)), rtol=1e-5)
+
+
+@pytest.mark.parametrize("kernel, stride, padding, ceil_mode", [
+    (2, 2, 0, False),          # VGG, the trick series
+    (3, 2, 0, False),          # AlexNet (overlapping windows)
+    (3, 2, 1, True),           # GoogLeNet: padding and ceil mode
+    (3, 1, 1, False),          # GoogLeNet's pool branch: stride 1
+    (3, None, [1, 1], False),  # stride defaults to the kernel; padding as a list
+])
+def test_fast_max_pool_equals_paddles_pool_forward_and_backward(kernel, stride, padding, ceil_mode):
+    pool = nn.MaxPool2D(kernel, stride, padding=padding, ceil_mode=ceil_mode)
+    paddle.seed(2)
+    # All-negative values (padding must never win) and a block of ties (ReLU zeros).
+    x = -paddle.rand([2, 3, 9, 9]) - 0.1
+    x[:, :, :4, :4] = 0.0
+    y0, gx0, _ = _forward_backward(pool, x)
+    fast = fastconv.FastMaxPool2D(pool)
+    y1, gx1, _ = _forward_backward(fast, x)
+    assert y1.shape == y0.shape
+    np.testing.assert_array_equal(y1, y0)
+    np.testing.assert_array_equal(gx1, gx0)       # the same element of each window gets the gradient
+    assert fast.to_pool() is pool
+
+
+def test_enable_pools_swaps_eligible_max_pools_and_disable_restores_everything():
+    net = nn.Sequential(nn.Conv2D(3, 4, 3, padding=1), nn.MaxPool2D(2, 2), nn.AvgPool2D(2, 2),
+                        nn.MaxPool2D(3, 1, padding="SAME"), nn.MaxPool2D(2, 2, data_format="NHWC"))
+    assert fastconv.enable(net) == 1 and fastconv.enable_pools(net) == 1   # SAME padding and NHWC stay
+    assert [type(m).__name__ for m in net] == ["FastConv2D", "FastMaxPool2D", "AvgPool2D", "MaxPool2D", "MaxPool2D"]
+    assert fastconv.disable(net) == 2
+    assert [type(m).__name__ for m in net] == ["Conv2D", "MaxPool2D", "AvgPool2D", "MaxPool2D", "MaxPool2D"]
+    with pytest.raises(ValueError, match="numeric padding"):
+        fastconv.FastMaxPool2D(nn.MaxPool2D(3, 1, padding="SAME"))

@@ -86,6 +86,17 @@ def test_history_json_and_csv_round_trip(tmp_path):
         runlog.load_history(tmp_path / "missing")
 
 
+def test_history_iterates_records_and_names_a_missing_column():
+    history = History(RECORDS + [dict(RECORDS[-1], epoch=3, grad_norm=1.5)])
+    assert [r["epoch"] for r in history] == [1, 2, 3]        # ends: it used to loop forever on ints
+    assert history[-1]["grad_norm"] == 1.5 and len(history) == 3
+    assert "eval_acc" in history and "grad_norm" in history and "eval_accuracy" not in history
+    assert history["grad_norm"] == [None, None, 1.5]
+    with pytest.raises(KeyError, match="no column 'eval_accuracy'; columns: epoch, train_loss"):
+        history["eval_accuracy"]
+    assert History()["eval_acc"] == []                         # a known field of an empty run
+
+
 def test_plot_runs_writes_a_png(tmp_path):
     for name, shift in (("a", 0.0), ("b", 0.1)):
         records = [dict(r, train_loss=r["train_loss"] + shift) for r in RECORDS]

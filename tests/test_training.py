@@ -207,19 +207,27 @@ def test_clear_errors_before_training(tmp_path, kwargs, message):
     assert not (tmp_path / "x" / "checkpoints").exists()
 
 
-def test_fastconv_trains_like_paddles_conv_and_hands_the_model_back_plain(tmp_path):
-    """fastconv="auto" (the CPU default) swaps in FastConv2D while training: same numbers to
-    float rounding as paddle's own conv, and the caller's model leaves with nn.Conv2D layers."""
+def pooled_net(classes=4):
+    """small_net with a max pool (FastMaxPool2D's case) after the first conv."""
+    return paddle.nn.Sequential(paddle.nn.Conv2D(1, 4, 3, padding=1), paddle.nn.ReLU(), paddle.nn.MaxPool2D(2, 2),
+                                paddle.nn.Conv2D(4, 4, 3, padding=1), paddle.nn.BatchNorm2D(4), paddle.nn.ReLU(),
+                                paddle.nn.AdaptiveAvgPool2D(2), paddle.nn.Flatten(), paddle.nn.Linear(16, classes))
+
+
+def test_fastconv_trains_like_paddles_conv_and_hands_the_model_back_plain(tmp_path, capsys):
+    """fastconv="auto" (the CPU default) swaps in FastConv2D and FastMaxPool2D while training: same
+    numbers to float rounding as paddle's own layers, and the caller's model leaves with them."""
     nets, histories = {}, {}
     for setting in (False, "auto"):
         paddle.seed(3)
-        nets[setting] = small_net()
+        nets[setting] = pooled_net()
         histories[setting] = train(2, 8, nets[setting], data=Quadrants(32), lr=0.1, fastconv=setting,
-                                   run_dir=tmp_path / str(setting), **_quiet())
+                                   run_dir=tmp_path / str(setting), **_quiet(quiet=False))
+    assert "(2 convs as FastConv2D, 1 max pools as FastMaxPool2D)" in capsys.readouterr().out
     for key in ("train_loss", "eval_loss"):
         np.testing.assert_allclose(histories["auto"][key], histories[False][key], rtol=1e-4, err_msg=key)
     assert histories["auto"]["train_loss"][1] < histories["auto"]["train_loss"][0]   # it did train
-    assert type(nets["auto"][0]) is paddle.nn.Conv2D
+    assert [type(nets["auto"][i]) for i in (0, 2, 3)] == [paddle.nn.Conv2D, paddle.nn.MaxPool2D, paddle.nn.Conv2D]
     np.testing.assert_allclose(nets["auto"][0].weight.numpy(), nets[False][0].weight.numpy(), rtol=1e-4, atol=1e-5)
     config = json.loads((tmp_path / "auto" / "config.json").read_text())
     assert config["options"]["fastconv"] == "auto"
