@@ -4,7 +4,7 @@ All blocks take and return feature maps of shape (N, C, H, W).
 """
 from __future__ import annotations
 
-from typing import Optional, Sequence, Tuple
+from typing import Optional, Tuple
 
 import paddle
 import paddle.nn as nn
