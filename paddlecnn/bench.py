@@ -8,7 +8,9 @@ Measures, in one run on one machine, for each model on the same synthetic batch:
 * the achieved GFLOP/s of that step (multiply-adds per image x 2 FLOPs x 3 for forward
   + backward, times images/s) against the machine's float32 GEMM peak;
 * images/s over input sizes and batch sizes for one model, peak RSS per model (one
-  subprocess each, so peaks do not mix) and the data pipeline alone.
+  subprocess each, so peaks do not mix) and the data pipeline alone;
+* with ``processes`` > 1, the same step in that many one-thread data-parallel processes
+  (:mod:`paddlecnn.bench_parallel`).
 
 Every timing is the median of ``steps`` timed steps after ``warmup`` untimed ones,
 with min and max kept (:class:`Timing`). The thread count is the one in
@@ -35,6 +37,7 @@ import paddle.nn.functional as F
 
 from . import runtime
 from .errors import PaddleCNNError
+from .bench_parallel import bench_data_parallel
 from .torch_twin import bench_torch, torch_available, torch_twin, twin_max_error
 
 # to_static traces the forward under PIR, which warns about a harmless Tensor.place lookup.
@@ -572,6 +575,7 @@ class Plan:
     data: bool = True
     ab: bool = False
     env_ab: bool = False
+    processes: int = 1                  # > 1: also time that many one-thread data-parallel processes
     data_workers: Sequence[int] = (0, 1, 2)
     data_images: int = 512
     data_name: Optional[str] = "auto"   # a built-in name, "auto" (by channels) or None (random JPEGs)
@@ -669,6 +673,9 @@ def bench_model(name: str, options: dict, plan: Plan, peak_gflops: Optional[floa
     # What paddlecnn.train runs on a CPU: FastConv2D and FastMaxPool2D swapped in, gradients dropped.
     row["fast"] = _column(lambda: bench_bare(fastconv.maybe_enable(fresh(), fastconv=True), x, y, plan.steps,
                                              plan.warmup, zero_grads=False))
+    if plan.processes > 1:
+        row["dp"] = _column(lambda: bench_data_parallel(name, options, plan.batch_size, plan.processes, plan.steps,
+                                                        plan.warmup, NUM_CLASSES))
     if twin is not None:
         row["torch"] = _column(lambda: bench_torch(twin, x, y, int(runtime.SETTINGS.get("threads", 1)),
                                                    plan.steps, plan.warmup))
@@ -683,7 +690,9 @@ def bench_model(name: str, options: dict, plan: Plan, peak_gflops: Optional[floa
                      "fit_vs_loop": _ratio(_ips(row["fit"]), loop),
                      "paddle_vs_torch": _ratio(bare, _ips(row["torch"])),
                      "fast_vs_bare": _ratio(_ips(row["fast"]), bare),
-                     "fast_vs_torch": _ratio(_ips(row["fast"]), _ips(row["torch"]))}
+                     "fast_vs_torch": _ratio(_ips(row["fast"]), _ips(row["torch"])),
+                     "dp_vs_fast": _ratio(_ips(row.get("dp")), _ips(row["fast"])),
+                     "dp_vs_torch": _ratio(_ips(row.get("dp")), _ips(row["torch"]))}
     return row
 
 
@@ -852,21 +861,27 @@ def format_report(result: dict) -> str:
                    "suffer most); rerun on a quiet machine")
     out.append("")
     rows = []
+    dp = any("dp" in r for r in result["models"])
     for r in result["models"]:
         rows.append([r["name"], r["input_size"], r["batch_size"], _f(_ips(r["train"])), _f(_ips(r["loop"])),
                      _f(_ips(r["fit"])), _f(_ips(r["bare"])), _f(_ips(r["torch"])),
                      _f(r["ratios"]["train_vs_loop"], "{:.2f}"), _f(r["ratios"]["fit_vs_loop"], "{:.2f}"),
                      _f(r["ratios"]["paddle_vs_torch"], "{:.2f}"), _f(_ips(r.get("fast", {}))),
                      _f(r["ratios"].get("fast_vs_torch"), "{:.2f}"),
-                     _f(r["gflops"]), _f(r["peak_fraction"] and 100 * r["peak_fraction"], "{:.0f}%")])
+                     _f(r["gflops"]), _f(r["peak_fraction"] and 100 * r["peak_fraction"], "{:.0f}%")]
+                    + ([_f(_ips(r.get("dp"))), _f(r["ratios"].get("dp_vs_torch"), "{:.2f}")] if dp else []))
     out.append("Training images/s (median of timed steps). train = paddlecnn.train, loop = bare paddle loop over a "
                "DataLoader,\nfit = paddle.Model.fit, bare/torch = the step alone on one fixed batch in paddle / PyTorch; "
                "GFLOP/s of the bare step;\nfast = the bare step as paddlecnn.train runs it on a CPU (FastConv2D, FastMaxPool2D, "
                "gradients dropped, not zero-filled;\ntrain/loop/fit/bare use paddle's own layers):")
     out.append(_table(["model", "px", "batch", "train", "loop", "fit", "bare", "torch", "train/loop", "fit/loop",
-                       "paddle/torch", "fast", "fast/torch", "GFLOP/s", "of peak"], rows))
+                       "paddle/torch", "fast", "fast/torch", "GFLOP/s", "of peak"]
+                      + (["dp", "dp/torch"] if dp else []), rows))
+    if dp:
+        out.append(f"dp = the fast step in {result['plan']['processes']} one-thread processes under "
+                   "paddle.distributed.launch (gloo), each on its share of the batch")
     errors = [f"  {r['name']} {col}: {r[col]['error']}" for r in result["models"]
-              for col in ("train", "loop", "fit", "bare", "fast", "torch") if "error" in r.get(col, {})]
+              for col in ("train", "loop", "fit", "bare", "fast", "dp", "torch") if "error" in r.get(col, {})]
     errors += [f"  {name}: {why}" for name, why in result.get("skipped", {}).items()]
     out += ["Not measured:"] + errors if errors else []
     sc = result.get("scaling")

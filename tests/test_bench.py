@@ -164,7 +164,7 @@ def test_peak_rss_in_a_subprocess():
 def test_cli_bench_quick_writes_json(tmp_path, capsys):
     out = tmp_path / "bench.json"
     code = cli_main(["bench", "--quick", "--no-rss", "--steps", "2", "--input-sizes", "16", "32",
-                     "--batch-sizes", "4", "--json", str(out)])
+                     "--batch-sizes", "4", "--processes", "2", "--json", str(out)])
     assert code == 0
     result = json.loads(out.read_text())
     assert {"date", "machine", "plan", "gemm", "models", "scaling"} <= set(result)
@@ -172,11 +172,13 @@ def test_cli_bench_quick_writes_json(tmp_path, capsys):
     assert result["gemm"]["paddle_gflops"] > 0
     (row,) = result["models"]
     assert row["name"] == "lenet5" and row["macs_per_image"] == 416_520
-    for col, steps in (("bare", 2), ("fast", 2), ("fit", 2), ("loop", 4), ("train", 2)):   # loop/train: 2 alternating rounds
+    for col, steps in (("bare", 2), ("fast", 2), ("dp", 2), ("fit", 2), ("loop", 4), ("train", 2)):   # loop/train: 2 alternating rounds
         assert row[col]["images_per_sec"] > 0 and row[col]["steps"] == steps, col
         assert row[col]["min_s"] <= row[col]["median_s"] <= row[col]["max_s"]
     assert row["ratios"]["train_vs_loop"] == pytest.approx(row["train"]["images_per_sec"] / row["loop"]["images_per_sec"])
     assert row["ratios"]["fast_vs_bare"] == pytest.approx(row["fast"]["images_per_sec"] / row["bare"]["images_per_sec"])
+    assert row["dp"]["batch_size"] == 8                    # two processes of 4 images each: the whole batch
+    assert row["ratios"]["dp_vs_fast"] == pytest.approx(row["dp"]["images_per_sec"] / row["fast"]["images_per_sec"])
     assert row["gflops"] == pytest.approx(416_520 * 6 * row["bare"]["images_per_sec"] / 1e9)
     assert "images_per_sec" in row["torch"] or "error" in row["torch"]
     assert [(r["input_size"], r["batch_size"]) for r in result["scaling"]["rows"]] == [(16, 8), (32, 8), (32, 4)]
@@ -187,6 +189,7 @@ def test_cli_bench_quick_writes_json(tmp_path, capsys):
     assert data["data_vs_model"] == pytest.approx(data["best_images_per_sec"] / row["bare"]["images_per_sec"])
     printed = capsys.readouterr().out
     assert "lenet5" in printed and str(out) in printed
+    assert "dp = the fast step in 2 one-thread processes" in printed
 
 
 def test_cli_bench_rejects_bad_arguments(capsys):
@@ -194,6 +197,10 @@ def test_cli_bench_rejects_bad_arguments(capsys):
     assert "unknown nosuchnet" in capsys.readouterr().err
     assert cli_main(["bench", "--quick", "--steps", "0"]) == 2
     assert "--steps must be positive" in capsys.readouterr().err
+    assert cli_main(["bench", "--quick", "--processes", "1"]) == 2
+    assert "--processes must be 2 or more" in capsys.readouterr().err
+    with pytest.raises(PaddleCNNError, match="divide the batch: 3 processes, batch 8"):
+        bench.bench_data_parallel("lenet5", dict(in_channels=1, input_size=16), 8, processes=3)
 
 
 def test_env_ab_runs_each_setting_in_its_own_process():

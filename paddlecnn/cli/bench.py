@@ -38,6 +38,9 @@ def add_parser(subparsers) -> None:
                    help="also time speed variants interleaved: fastconv, to_static forward, fused conv+BN at eval")
     p.add_argument("--env-ab", action="store_true",
                    help="also compare MKL_DEBUG_CPU_TYPE, OpenMP binding/wait policy and 1 thread (fresh process each)")
+    p.add_argument("--processes", type=int, default=None, metavar="P",
+                   help="also time P one-thread data-parallel processes (paddle.distributed.launch, gloo) "
+                        "running train's CPU step; P must divide the batch (e.g. 2 on a 2-core machine)")
     p.add_argument("--data", default=None, metavar="NAME",
                    help="dataset of the data-pipeline table: a built-in name (mnist5k, animals10, shapes16), "
                         "'random' (random JPEGs) or 'auto' (default: mnist5k for 1 channel, else shapes16; "
@@ -71,6 +74,10 @@ def run(args: argparse.Namespace) -> int:
     overrides = {k: v for k, v in dict(batch_size=args.batch_size, steps=args.steps, warmup=args.warmup,
                                        input_sizes=args.input_sizes, batch_sizes=args.batch_sizes).items()
                  if v is not None}
+    if args.processes is not None:
+        if args.processes < 2:
+            raise PaddleCNNError(f"--processes must be 2 or more, got {args.processes}")
+        overrides["processes"] = args.processes
     overrides.update(torch=not args.no_torch, rss=not args.no_rss, data=not args.no_data, ab=args.ab,
                      env_ab=args.env_ab)
     if args.data is not None:
