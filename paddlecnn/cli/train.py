@@ -87,7 +87,7 @@ def add_parser(subparsers) -> None:
     x.add_argument("--amp", nargs="?", const="float16", choices=("float16", "bfloat16"),
                    help="mixed precision on GPU (default float16, with loss scaling)")
     x.add_argument("--fastconv", choices=("auto", "on", "off"),  # = training.FASTCONV_WORDS
-                   help="FastConv2D while training (default auto: on the CPU; off: paddle's own conv)")
+                   help="FastConv2D and FastMaxPool2D while training (default auto: on the CPU; off: paddle's own layers)")
     x.add_argument("--run-dir", help="run folder (must not exist; default logs/<model>-<time>)")
     x.add_argument("--run-name", help="run folder name under logs/")
     x.add_argument("--resume", metavar="RUN_DIR", help="continue a run folder (or a .pdckpt) where it stopped")
