@@ -87,6 +87,9 @@ def test_maybe_enable_is_off_by_default():
     assert type(net[0]) is nn.Conv2D
     fastconv.maybe_enable(net, fastconv=True)
     assert type(net[0]) is fastconv.FastConv2D
+    pooled = nn.Sequential(nn.Conv2D(3, 4, 3), nn.MaxPool2D(2))
+    fastconv.maybe_enable(pooled, fastconv=True)                 # what train runs: convs and max pools
+    assert [type(m).__name__ for m in pooled] == ["FastConv2D", "FastMaxPool2D"]
 
 
 def test_fuse_conv_bn_matches_eval_output():
