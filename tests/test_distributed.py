@@ -59,3 +59,44 @@ def test_two_process_launch_trains_one_run_with_identical_replicas(tmp_path):
     rank0, rank1 = (digests / "rank0.sha256").read_text(), (digests / "rank1.sha256").read_text()
     assert len(rank0) == 64 and rank0 == rank1                        # gradients all-reduced, BN stats averaged
     assert "eval top-1" in (tmp_path / "launch" / "workerlog.0").read_text()
+
+
+def test_launcher_command_reruns_the_command_without_processes():
+    from paddlecnn.cli.train import launcher_command
+
+    for typed in (["train", "--model", "lenet5", "--processes", "2", "--epochs", "1"],
+                  ["--debug", "train", "--processes=2", "--model", "lenet5", "--epochs", "1"]):
+        cmd = launcher_command(typed, 2, "/tmp/launch-logs")
+        assert cmd[:7] == [sys.executable, "-m", "paddle.distributed.launch", "--nproc_per_node", "2",
+                           "--log_dir", "/tmp/launch-logs"]
+        assert cmd[7] == str(REPO / "paddlecnn" / "cli" / "train.py")
+        assert sorted(cmd[8:]) == sorted(["--model", "lenet5", "--epochs", "1"])
+
+
+def test_train_processes_runs_under_paddles_launcher(tmp_path):
+    logs = tmp_path / "logs"
+    env = dict(os.environ, PADDLECNN_LOGS=str(logs))
+    env.pop("OMP_NUM_THREADS", None)
+    cmd = [sys.executable, "-m", "paddlecnn", "train", "--processes", "2", "--model", "lenet5", "--data", "mnist5k",
+           "--subset", "32", "--eval-subset", "16", "--epochs", "1", "--batch-size", "8", "--input-size", "16",
+           "--width", "0.5", "--quiet"]
+    result = subprocess.run(cmd, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=400)
+    assert result.returncode == 0, result.stdout[-1500:] + result.stderr[-1500:]
+    assert "running 2 processes under paddle.distributed.launch" in result.stderr
+    (run,) = [p for p in logs.iterdir() if p.is_dir() and p.name != "launch"]
+    config = json.loads((run / "config.json").read_text())
+    assert config["world_size"] == 2 and config["threads"] == 1            # the two cores shared out
+    (launch,) = list((logs / "launch").iterdir())
+    assert sorted(p.name for p in launch.glob("workerlog.*")) == ["workerlog.0", "workerlog.1"]
+
+
+def test_train_processes_rejects_bad_counts(tmp_path, monkeypatch, capsys):
+    from paddlecnn.cli import main as cli_main
+
+    monkeypatch.setenv("PADDLECNN_LOGS", str(tmp_path / "logs"))
+    assert cli_main(["train", "--processes", "0", "--model", "lenet5"]) == 2
+    assert "--processes must be 1 or more, got 0" in capsys.readouterr().err
+    monkeypatch.setenv("PADDLE_TRAINERS_NUM", "2")
+    assert cli_main(["train", "--processes", "2", "--model", "lenet5"]) == 2
+    assert "already runs under paddle.distributed.launch" in capsys.readouterr().err
+    assert not (tmp_path / "logs").exists()                                  # nothing started, nothing written
