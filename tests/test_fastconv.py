@@ -166,3 +166,16 @@ def test_enable_pools_swaps_eligible_max_pools_and_disable_restores_everything()
     assert [type(m).__name__ for m in net] == ["Conv2D", "MaxPool2D", "AvgPool2D", "MaxPool2D", "MaxPool2D"]
     with pytest.raises(ValueError, match="numeric padding"):
         fastconv.FastMaxPool2D(nn.MaxPool2D(3, 1, padding="SAME"))
+
+
+def test_a_swapped_model_still_exports(tmp_path):
+    """FastConv2D and FastMaxPool2D trace under to_static: paddle.jit.save/load give the eager outputs."""
+    net = nn.Sequential(nn.Conv2D(3, 4, 3, padding=1), nn.ReLU(), nn.MaxPool2D(3, 2, padding=1, ceil_mode=True),
+                        nn.Flatten(), nn.Linear(4 * 5 * 5, 2))
+    net.eval()
+    x = paddle.randn([2, 3, 8, 8])
+    eager = net(x).numpy()
+    fastconv.maybe_enable(net, fastconv=True)
+    spec = [paddle.static.InputSpec([None, 3, 8, 8], "float32")]
+    paddle.jit.save(paddle.jit.to_static(net, input_spec=spec), str(tmp_path / "m"))
+    np.testing.assert_allclose(paddle.jit.load(str(tmp_path / "m"))(x).numpy(), eager, rtol=1e-5, atol=1e-6)
