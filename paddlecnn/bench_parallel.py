@@ -7,7 +7,7 @@ of a step. Two one-thread processes, each with half the batch and gradients
 all-reduced over gloo, keep both busy. :func:`bench_data_parallel` times exactly that
 with the step ``paddlecnn.train`` runs (FastConv2D, FastMaxPool2D) under
 ``python -m paddle.distributed.launch``; the same recipe trains for real with
-``paddle.distributed.launch ... paddlecnn/cli/train.py`` (README, "Many processes").
+``python -m paddlecnn train --processes 2 ...`` (README, "Many processes").
 """
 from __future__ import annotations
 
