@@ -61,14 +61,15 @@ def test_two_process_launch_trains_one_run_with_identical_replicas(tmp_path):
     assert "eval top-1" in (tmp_path / "launch" / "workerlog.0").read_text()
 
 
-def test_launcher_command_reruns_the_command_without_processes():
+def test_launcher_command_reruns_the_command_without_processes(tmp_path):
     from paddlecnn.cli.train import launcher_command
 
+    log_dir = str(tmp_path / "launch-logs")
     for typed in (["train", "--model", "lenet5", "--processes", "2", "--epochs", "1"],
                   ["--debug", "train", "--processes=2", "--model", "lenet5", "--epochs", "1"]):
-        cmd = launcher_command(typed, 2, "/tmp/launch-logs")
+        cmd = launcher_command(typed, 2, log_dir)
         assert cmd[:7] == [sys.executable, "-m", "paddle.distributed.launch", "--nproc_per_node", "2",
-                           "--log_dir", "/tmp/launch-logs"]
+                           "--log_dir", log_dir]
         assert cmd[7] == str(REPO / "paddlecnn" / "cli" / "train.py")
         assert sorted(cmd[8:]) == sorted(["--model", "lenet5", "--epochs", "1"])
 
