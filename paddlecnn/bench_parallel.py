@@ -12,7 +12,6 @@ with the step ``paddlecnn.train`` runs (FastConv2D, FastMaxPool2D) under
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 import tempfile
@@ -33,7 +32,7 @@ def child(spec: str) -> None:
     import paddle.distributed as dist
 
     from . import runtime
-    from .bench import _loss, synthetic_batch
+    from .bench import paddle_step, synthetic_batch
     from .models import create, fastconv
 
     s = json.loads(spec)
@@ -41,19 +40,16 @@ def child(spec: str) -> None:
     rank, world = dist.get_rank(), dist.get_world_size()
     paddle.seed(0)                                   # the same initial weights on every rank
     model = fastconv.maybe_enable(create(s["name"], num_classes=s["num_classes"], **s["options"]), fastconv=True)
-    model.train()
-    net = paddle.DataParallel(model)
     x, y = synthetic_batch(s["batch_size"], s["options"].get("in_channels", 3), s["options"].get("input_size", 224))
     share = s["batch_size"] // world
-    tx, ty = paddle.to_tensor(x[rank * share:(rank + 1) * share]), paddle.to_tensor(y[rank * share:(rank + 1) * share])
-    opt = paddle.optimizer.Momentum(learning_rate=0.01, momentum=0.9, parameters=model.parameters())
+    mine = slice(rank * share, (rank + 1) * share)
+    # The bench's own step on this rank's share; zero-filled gradients, as train() keeps them under data parallel.
+    step = paddle_step(paddle.DataParallel(model), x[mine], y[mine])
     times = []
     for i in range(s["warmup"] + s["steps"]):
         dist.barrier()                               # every rank starts the step together
         start = time.perf_counter()
-        _loss(net(tx), ty).backward()
-        opt.step()
-        opt.clear_grad()
+        step()
         dist.barrier()                               # the step ends when the slowest rank is done
         if i >= s["warmup"]:
             times.append(time.perf_counter() - start)
@@ -67,19 +63,17 @@ def bench_data_parallel(name: str, options: dict, batch_size: int, processes: in
     """Seconds per step of ``processes`` one-thread processes training ``name`` data-parallel on one
     batch of ``batch_size`` images (each rank gets ``batch_size // processes``); returns a
     :class:`~paddlecnn.bench.Timing` counting the whole batch."""
-    from .bench import Timing
+    from .bench import Timing, _child_env
 
     if processes < 2 or batch_size % processes:
         raise PaddleCNNError(f"data parallel needs 2 or more processes that divide the batch: "
                              f"{processes} processes, batch {batch_size}")
-    package_parent = str(Path(__file__).resolve().parents[1])
     with tempfile.TemporaryDirectory(prefix="paddlecnn-dp-") as tmp:
         script, out = Path(tmp) / "dp_step.py", Path(tmp) / "times.json"
         script.write_text(_CHILD)
         spec = json.dumps({"name": name, "options": options, "batch_size": batch_size, "steps": steps,
                            "warmup": warmup, "num_classes": num_classes, "out": str(out)})
-        env = dict(os.environ, OMP_NUM_THREADS="1",
-                   PYTHONPATH=os.pathsep.join(filter(None, [package_parent, os.environ.get("PYTHONPATH")])))
+        env = _child_env({"OMP_NUM_THREADS": "1"})     # this package importable, one thread per process
         cmd = [sys.executable, "-m", "paddle.distributed.launch", "--nproc_per_node", str(processes),
                "--log_dir", str(Path(tmp) / "launch"), str(script), spec]
         proc = subprocess.run(cmd, cwd=tmp, env=env, capture_output=True, text=True, timeout=timeout)

@@ -101,7 +101,7 @@ def train(epoch_num: Optional[int] = None, batch_size: Optional[int] = None,
             ``label_smoothing``, ``aux_weight`` (GoogLeNet), ``init``, ``seed``,
             ``threads``, ``device``, ``amp``, ``fastconv`` ("auto": on the CPU, swap each
             Conv2D for :class:`~paddlecnn.models.fastconv.FastConv2D` and each MaxPool2D for
-            :class:`~paddlecnn.models.fastconv.FastMaxPool2D` while training, 1.3-1.8x
+            :class:`~paddlecnn.models.fastconv.FastMaxPool2D` while training, 1.4-2.0x
             faster steps, same results up to float rounding; False: paddle's own layers;
             the environment variable PADDLECNN_FASTCONV=auto|on|off sets the default),
             ``run_dir``/``run_name``, ``resume``
@@ -122,7 +122,7 @@ def train(epoch_num: Optional[int] = None, batch_size: Optional[int] = None,
     try:
         return _train_epochs(s)
     finally:
-        s.plain_layers()          # the caller's model leaves with paddle's own Conv2D layers
+        s.plain_layers()          # the caller's model leaves with paddle's own Conv2D/MaxPool2D layers
 
 
 def _train_epochs(s: "_Session") -> History:

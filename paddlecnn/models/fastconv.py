@@ -1,9 +1,11 @@
-"""Optional CPU speed-ups: a faster Conv2D (bias add, unfold+matmul) and conv+BN fusion.
+"""Optional CPU speed-ups: a faster Conv2D (bias add, unfold+matmul), a faster MaxPool2D
+and conv+BN fusion.
 
-Neither changes results beyond float rounding. ``paddlecnn.train`` swaps in
-:class:`FastConv2D` for CPU runs (its ``fastconv="auto"`` option; ``fastconv=False``
-keeps paddle's conv) and puts the plain convs back when it returns; a model you build
-yourself stays as built unless you call :func:`enable`:
+None changes results beyond float rounding. ``paddlecnn.train`` swaps in
+:class:`FastConv2D` and :class:`FastMaxPool2D` for CPU runs (its ``fastconv="auto"``
+option; ``fastconv=False`` keeps paddle's layers) and puts the plain layers back when
+it returns; a model you build yourself stays as built unless you call :func:`enable`
+(and :func:`enable_pools`), or :func:`maybe_enable` for both:
 
 * :func:`enable` swaps every NCHW ``nn.Conv2D`` for :class:`FastConv2D`, which shares
   the original parameters (same names: the optimizer, ``state_dict`` keys and
@@ -17,6 +19,8 @@ yourself stays as built unless you call :func:`enable`:
   - stride-1 convolutions (dilation 1, one group) with small output maps run as
     ``F.unfold`` (im2col) plus ONE matrix product over the whole batch, where
     paddle's kernel does one small product per image.
+* :func:`enable_pools` swaps every NCHW ``nn.MaxPool2D`` for :class:`FastMaxPool2D`
+  (paddle's indexed max pool: the same outputs and gradients, half the time).
 * :func:`fuse_conv_bn` folds an eval-mode ``BatchNorm2D`` into the ``Conv2D`` before it
   (for evaluation and export only: the fused model cannot train its BN any more).
 
