@@ -5,7 +5,7 @@ import paddle
 import pytest
 
 from paddlecnn.errors import PaddleCNNError
-from paddlecnn.recipes import LRPolicy, build_optimizer, lr_per_epoch, parse_schedule, seed_decay
+from paddlecnn.engine.recipes import LRPolicy, build_optimizer, lr_per_epoch, parse_schedule, seed_decay
 
 
 def test_seed_decay_switches_at_half_and_three_quarters():

@@ -14,6 +14,7 @@ import numpy as np
 import paddle
 import paddle.nn.functional as F
 
+from ..errors import PaddleCNNError
 from .batches import unpack_batch
 from .meter import all_reduce
 
@@ -79,6 +80,14 @@ def eval_step(model: Callable, x: paddle.Tensor, y: paddle.Tensor, probabilities
     return loss, top1, top5, out
 
 
+def _label_error(model: Callable, x: paddle.Tensor, y: paddle.Tensor) -> PaddleCNNError:
+    out = model(x)
+    k = int((out[0] if isinstance(out, (tuple, list)) else out).shape[-1])
+    labels = y.numpy()
+    return PaddleCNNError(f"labels must be in [0, {k}) for a {k}-class model; got {labels.min()}..{labels.max()} "
+                          "(does the dataset match the model?)")
+
+
 def evaluate_loader(model: Callable, loader, world: int = 1, probabilities: bool = False,
                     keep_outputs: bool = False, progress: bool = False) -> Dict[str, object]:
     """Mean loss, top-1 and top-5 accuracy (fractions) of ``model`` over ``loader``.
@@ -104,7 +113,10 @@ def evaluate_loader(model: Callable, loader, world: int = 1, probabilities: bool
             x, y, _ = unpack_batch(batch, getattr(loader, "dataset", None))
             if x.shape[0] == 0:
                 continue
-            batch_loss, batch_top1, batch_top5, out = eval_step(net, x, y, probabilities)
+            try:
+                batch_loss, batch_top1, batch_top5, out = eval_step(net, x, y, probabilities)
+            except IndexError:             # paddle's gather/cross-entropy on a label >= K
+                raise _label_error(net, x, y) from None
             loss, top1, top5, seen = loss + batch_loss, top1 + batch_top1, top5 + batch_top5, seen + int(x.shape[0])
             if keep_outputs:
                 outputs.append(out.numpy())
