@@ -510,3 +510,54 @@ def test_a_failing_dataset_raises_instead_of_hanging(tmp_path):
         train(1, 4, small_net(), data=BrokenAt5(32), eval_data=False, run_dir=tmp_path / "f", quiet=True)
     with pytest.raises(ValueError, match="sample 5 is broken"):
         train(1, 4, small_net(), data=Quadrants(32), eval_data=BrokenAt5(8), run_dir=tmp_path / "g", quiet=True)
+
+
+# ------------------------------------------------------------- issue 14, engine side
+def test_a_run_that_died_before_its_first_checkpoint_starts_again_in_place(tmp_path, capsys):
+    run = tmp_path / "early"
+    with pytest.raises(ValueError, match="sample 5 is broken"):
+        train(1, 4, small_net(), data=BrokenAt5(32), eval_data=False, run_dir=run, quiet=True, threads=1)
+    assert (run / "config.json").is_file() and ckpt.latest_checkpoint(run) is None
+    with pytest.raises(PaddleCNNError, match=f"no checkpoint.*start it again in place.*--run-dir {run}"):
+        train(1, 4, small_net(), data=Quadrants(32), resume=run, quiet=True)
+    history = train(1, 4, small_net(), data=Quadrants(32), run_dir=run, **_quiet(quiet=False))
+    assert "never saved a checkpoint" in capsys.readouterr().out and len(history) == 1
+    assert [p.name for p in ckpt.list_checkpoints(run)] == ["epoch-0001.pdckpt"]
+    (run / "notes.txt").write_text("mine")        # a folder with a checkpoint or the user's files is never reused
+    with pytest.raises(PaddleCNNError, match="already exists"):
+        train(1, 4, small_net(), data=Quadrants(32), run_dir=run, quiet=True)
+
+
+def test_the_nan_message_advises_a_tenth_of_the_base_lr_and_does_not_call_it_good(tmp_path):
+    explode = {"name": "piecewise", "boundaries": [1], "factors": [1, 1e40], "step_per": "epoch"}
+    with pytest.raises(TrainingDiverged) as info:
+        train(3, 4, small_net(), data=Quadrants(32), lr=0.05, schedule=explode, run_dir=tmp_path / "n", log_every=2,
+              **_quiet())
+    message = str(info.value)
+    advice = message.split("Lower the learning rate")[1]
+    assert "--lr 0.005" in advice and "e+" not in advice          # the base --lr / 10, not the scheduled lr / 10
+    assert "last good" not in message and "epoch-0001.pdckpt" in message
+
+
+def test_eval_labels_beyond_the_model_fail_before_training(tmp_path):
+    with pytest.raises(PaddleCNNError, match="has labels up to 5 but the model has 4 outputs"):
+        train(1, 8, small_net(), data=Quadrants(32), eval_data=Quadrants(16, seed=1, classes=6),
+              run_dir=tmp_path / "x", quiet=True)
+    assert not (tmp_path / "x" / "checkpoints").exists()
+
+
+def test_every_option_is_reachable_from_the_command_line():
+    from paddlecnn.cli import build_parser
+    from paddlecnn.cli.train import options_from_args
+    from paddlecnn.engine.config import FIELDS
+
+    args = build_parser().parse_args(["train", "--model", "lenet5", "--channels", "3", "--eval-transform", "basic",
+                                      "--no-cache", "--keep-checkpoints", "1", "--log-every", "5", "--epochs", "2"])
+    options = options_from_args(args)
+    assert {k: options[k] for k in ("channels", "eval_transform", "cache", "keep_checkpoints", "log_every",
+                                    "epoch_num")} == {"channels": 3, "eval_transform": "basic", "cache": False,
+                                                      "keep_checkpoints": 1, "log_every": 5, "epoch_num": 2}
+    help_text = build_parser()._subparsers._group_actions[0].choices["train"].format_help()
+    from paddlecnn.engine.config import flag
+
+    assert all(flag(name) in help_text for name in FIELDS)
