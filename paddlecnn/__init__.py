@@ -21,6 +21,7 @@ _LAZY = {
     "evaluate": ("paddlecnn.evaluation", "evaluate"),
     "predict": ("paddlecnn.prediction", "predict"),
     "data": ("paddlecnn.data", None),
+    "recipes": ("paddlecnn.engine.recipes", None),   # `from paddlecnn import recipes` (lessons)
     "arithmetic": ("paddlecnn.arithmetic", None),
 }
 

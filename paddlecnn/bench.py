@@ -256,7 +256,7 @@ class _Repeat(paddle.io.Dataset):
 def train_available() -> bool:
     """True when ``paddlecnn.train`` imports (the training module has landed)."""
     try:
-        import paddlecnn.training  # noqa: F401
+        import paddlecnn.engine.trainer  # noqa: F401
     except ImportError:
         return False
     return True

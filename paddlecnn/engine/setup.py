@@ -9,7 +9,6 @@
 """
 from __future__ import annotations
 
-import dataclasses
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Tuple
 

@@ -8,7 +8,7 @@ the caller reads them back when it needs numbers.
 """
 from __future__ import annotations
 
-from typing import Callable, Dict, Optional, Tuple, Union
+from typing import Callable, Dict, Tuple, Union
 
 import numpy as np
 import paddle
@@ -42,6 +42,8 @@ def train_step(model, optimizer, x, y, aux_weight=0.3, label_smoothing=0.0, amp=
 
     Returns (mean loss, number of correct top-1 predictions), both device tensors.
     ``amp``: None, "float16" or "bfloat16" (autocast; float16 also needs a GradScaler).
+    ``set_to_zero``: zero-fill the gradients (data parallel's all-reduce needs the buffers)
+    instead of dropping them (saves a memset per parameter: 1.08x on AlexNet).
     """
     with paddle.amp.auto_cast(enable=amp is not None, dtype=amp or "float16", level="O1"):
         out = model(x)                           # (N, K) logits, or (logits, aux1, aux2)
