@@ -561,3 +561,14 @@ def test_every_option_is_reachable_from_the_command_line():
     from paddlecnn.engine.config import flag
 
     assert all(flag(name) in help_text for name in FIELDS)
+
+
+def test_resume_messages_for_config_json_and_deleted_checkpoints(tmp_path):
+    run = tmp_path / "r"
+    train(1, 8, small_net(), data=Quadrants(32), run_dir=run, **_quiet())
+    history = train(2, 8, small_net(), data=Quadrants(32), resume=run / "config.json", **_quiet())
+    assert history["epoch"] == [1, 2]                     # RUN/config.json means the run folder
+    for p in ckpt.list_checkpoints(run):
+        p.unlink()
+    with pytest.raises(PaddleCNNError, match="history.json records 2 epoch\\(s\\) but their checkpoints are gone"):
+        train(3, 8, small_net(), data=Quadrants(32), resume=run, **_quiet())

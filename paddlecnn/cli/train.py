@@ -87,6 +87,8 @@ def _argparse_kind(field) -> dict:
 def _help(field) -> str:
     """The field's help text plus its default, as the config states it (never restated by hand)."""
     text = field.metadata["help"]
+    if field.name == "epoch_num":     # train() needs it; the command line has its own default and the demo's
+        return f"{text} (default {DEFAULT_EPOCHS}; without --model: the demo's {DEMO['epoch_num']})"
     if field.default is None or isinstance(field.default, bool) or "(unset:" in text:
         return text
     return f"{text} (default {field.default})"

@@ -66,8 +66,8 @@ class TrainConfig:
     cache: bool = option(True, "keep decoded images in memory between epochs")
     on_error: str = option("raise", "unreadable images: stop or skip", choices=("raise", "skip"))
     # recipe
-    epoch_num: Optional[int] = option(None, "number of epochs (the CLI's default: 10; its demo: 4)", RECIPE,
-                                      flag="--epochs", resume=True)
+    epoch_num: Optional[int] = option(None, "number of epochs (passes over the training set); with --resume: "
+                                            "the new total", RECIPE, flag="--epochs", resume=True, metavar="N")
     batch_size: int = option(32, "images per step and process", RECIPE)
     lr: float = option(0.001, "learning rate; with --resume: a new learning rate", RECIPE, resume=True)
     optimizer: str = option("momentum", "momentum (0.9), sgd (momentum 0.9 + weight decay 5e-4, the papers), "
@@ -123,10 +123,6 @@ class TrainConfig:
         options = data.get("options", data) if isinstance(data.get("options"), dict) else data
         names = {f.name for f in dataclasses.fields(cls)}
         return cls(**{k: v for k, v in options.items() if k in names})
-
-    @classmethod
-    def help(cls, name: str) -> str:
-        return FIELDS[name].metadata["help"]
 
 
 FIELDS = {f.name: f for f in dataclasses.fields(TrainConfig)}

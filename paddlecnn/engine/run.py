@@ -96,18 +96,35 @@ def start_run(epoch_num, batch_size, model, lr_decay: bool, options: Dict[str, A
 
 
 def _load_resumed(resume) -> Optional[dict]:
-    """The checkpoint ``resume`` (a run folder or a .pdckpt) names, with its ``path``; None for a new run."""
+    """The checkpoint ``resume`` (a run folder, its config.json, or a .pdckpt) names, with its ``path``;
+    None for a new run."""
     if not resume:
         return None
     source = Path(resume)
+    if source.is_file() and source.name == ckpt.CONFIG:      # RUN/config.json: the run folder is meant
+        source = source.parent
     path = ckpt.latest_checkpoint(source) if source.is_dir() else source
     if path is None:
-        raise PaddleCNNError(f"--resume {source}: no checkpoint in {source / ckpt.CHECKPOINT_DIR} (the run stopped "
-                             f"before finishing its first epoch); start it again in place with the same command "
-                             f"and --run-dir {source} instead of --resume")
+        raise PaddleCNNError(f"--resume {source}: no checkpoint in {source / ckpt.CHECKPOINT_DIR}; "
+                             + _why_no_checkpoint(source))
     state = ckpt.load_state(path)
     state["path"] = str(path)
     return state
+
+
+def _why_no_checkpoint(run_dir: Path) -> str:
+    """What to do about a run folder without checkpoints: deleted ones, or a run that died early."""
+    epochs = 0
+    if (run_dir / "history.json").is_file():
+        try:
+            epochs = len(runlog.load_history(run_dir))
+        except PaddleCNNError:
+            epochs = 0
+    if epochs:
+        return (f"history.json records {epochs} epoch(s) but their checkpoints are gone (deleted?), so the run "
+                "cannot continue; start a new run (its best weights, if any, are in best.pdparams)")
+    return (f"the run stopped before finishing its first epoch; start it again in place with the same command "
+            f"and --run-dir {run_dir} instead of --resume")
 
 
 def _setup_process(run: Run) -> None:
