@@ -420,7 +420,7 @@ def test_resume_with_a_new_learning_rate_and_more_epochs(tmp_path):
     train(2, 8, small_net(), data=Quadrants(32), lr=0.05, run_dir=run, **_quiet())
     history = train(4, 8, small_net(), data=Quadrants(32), lr=0.005, resume=run, **_quiet())
     assert history["epoch"] == [1, 2, 3, 4]
-    assert history["lr"] == pytest.approx([0.05, 0.05, 0.005, 0.005])   # seed 000: stop, lower the lr, resume
+    assert history["lr"] == pytest.approx([0.05, 0.05, 0.005, 0.005])   # the VGG16-on-ImageNet chapter: stop, lower the lr, resume
     config = json.loads((run / "config.json").read_text())
     assert config["resumes"][-1]["lr"] == pytest.approx(0.005)
     with pytest.raises(PaddleCNNError, match="batch_size was 8 in that run"):

@@ -78,7 +78,7 @@ def build_optimizer(name: str, parameters: Iterable, learning_rate: Union[float,
 def seed_decay(epochs: int) -> Dict:
     """The PaddlePaddle tutorial's ``lr_decay=True``: piecewise lr, lr/10, lr/100 switching at 50% and 75% of the epochs.
 
-    The seed's exact boundaries are not given; halfway and three quarters is the usual
+    The tutorial does not give its exact boundaries; halfway and three quarters is the usual
     choice (the VGG16-on-ImageNet chapter decays at 50 and 70 of 80 epochs).
     """
     first = max(1, epochs // 2)
