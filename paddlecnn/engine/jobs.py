@@ -121,8 +121,13 @@ def save_interrupted(run: Run, epoch: int, step: int, meter: Meter, train_time: 
 # ------------------------------------------------------------------ records
 def record_epoch(run: Run, record: Dict[str, Any], previous_best: Optional[float]) -> None:
     """Rank 0 writes the epoch: best.pdparams if eval top-1 improved, the checkpoint, history, VisualDL."""
-    if not run.is_main:
-        return
+    if run.is_main:
+        _write_epoch(run, record, previous_best)
+    if run.cfg.log_histograms:      # train_step kept the last step's gradients for the histogram: drop them
+        run.optimizer.clear_grad(set_to_zero=run.world > 1)
+
+
+def _write_epoch(run: Run, record: Dict[str, Any], previous_best: Optional[float]) -> None:
     if record["eval_acc"] is not None and (previous_best is None or record["eval_acc"] > previous_best):
         ckpt.save_weights(run.net.state_dict(), run.run_dir / ckpt.BEST)
     save_checkpoint(run, record["epoch"], 0)
@@ -130,7 +135,6 @@ def record_epoch(run: Run, record: Dict[str, Any], previous_best: Optional[float
     run.log.add_epoch(record)
     if run.cfg.log_histograms:
         run.log.add_histograms(run.net, record["epoch"])   # weights, and the last step's kept gradients
-        run.optimizer.clear_grad(set_to_zero=run.world > 1)
     run.log.flush()
 
 
