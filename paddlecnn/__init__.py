@@ -14,13 +14,14 @@ from .errors import PaddleCNNError  # noqa: F401
 __version__ = "0.1.0"
 
 # Heavier parts load on first use, so `python -m paddlecnn summary` starts fast.
-# Module names differ from the functions (training.train, not train.train) so that
+# Module names differ from the functions (engine.trainer.train, not train.train) so that
 # importing the module never shadows the function on the package.
 _LAZY = {
-    "train": ("paddlecnn.training", "train"),
+    "train": ("paddlecnn.engine.trainer", "train"),
     "evaluate": ("paddlecnn.evaluation", "evaluate"),
     "predict": ("paddlecnn.prediction", "predict"),
     "data": ("paddlecnn.data", None),
+    "recipes": ("paddlecnn.engine.recipes", None),   # `from paddlecnn import recipes` (lessons)
     "arithmetic": ("paddlecnn.arithmetic", None),
 }
 

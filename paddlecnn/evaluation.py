@@ -416,17 +416,12 @@ def _fully_conv(model: nn.Layer) -> nn.Layer:
 
 
 def _run(posterior, dataset, batch_size: int, progress: bool) -> Tuple[np.ndarray, np.ndarray]:
-    loader = paddle.io.DataLoader(dataset, batch_size=batch_size, shuffle=False, drop_last=False, num_workers=0)
-    if progress:
-        from tqdm import tqdm
+    """(posteriors (N, K), labels (N,)) of ``dataset``, by the project's one evaluator."""
+    from .engine.step import evaluate_loader
 
-        loader = tqdm(loader, desc="evaluate", unit="batch")
-    probs, labels = [], []
-    with paddle.no_grad():
-        for x, y in loader:
-            probs.append(posterior(x).numpy())
-            labels.append(np.asarray(y).reshape(-1))
-    return np.concatenate(probs), np.concatenate(labels)
+    loader = paddle.io.DataLoader(dataset, batch_size=batch_size, shuffle=False, drop_last=False, num_workers=0)
+    result = evaluate_loader(posterior, loader, probabilities=True, keep_outputs=True, progress=progress)
+    return result["outputs"], result["labels"]
 
 
 # ----------------------------------------------------------------------------- output

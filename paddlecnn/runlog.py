@@ -5,7 +5,7 @@ One folder per run, ``logs/<model>-<YYYYmmdd-HHMMSS>/`` by default::
     vdlrecords.*.log   VisualDL scalars (``visualdl --logdir logs`` overlays all runs)
     history.json       {"records": [...], "best_eval_acc": ..., ...}
     history.csv        the same records, one row per epoch
-    config.json        written by :mod:`paddlecnn.training`
+    config.json        written by :mod:`paddlecnn.engine.run`
     checkpoints/ best.pdparams   see :mod:`paddlecnn.checkpoint`
 
 VisualDL shows only the newest log file of a folder, so a resumed run writes a new

@@ -9,7 +9,7 @@ import pytest
 from paddlecnn import checkpoint as ckpt
 from paddlecnn import models
 from paddlecnn.errors import PaddleCNNError
-from paddlecnn.training import train
+from paddlecnn.engine.trainer import train
 
 
 class Quadrants(paddle.io.Dataset):
@@ -80,7 +80,7 @@ def _net():
 
 @pytest.mark.parametrize("name", ["momentum", "adam"])
 def test_optimizer_state_survives_different_parameter_names(name):
-    from paddlecnn.recipes import build_optimizer
+    from paddlecnn.engine.recipes import build_optimizer
 
     x = paddle.randn([4, 1, 6, 6])
     a = _net()

@@ -5,11 +5,11 @@ import paddle
 import pytest
 
 from paddlecnn.errors import PaddleCNNError
-from paddlecnn.recipes import LRPolicy, build_optimizer, lr_per_epoch, parse_schedule, seed_decay
+from paddlecnn.engine.recipes import LRPolicy, build_optimizer, lr_per_epoch, parse_schedule, seed_decay
 
 
 def test_seed_decay_switches_at_half_and_three_quarters():
-    # 60 epochs as in seed 002: lr until epoch 30, lr/10 until 45, then lr/100.
+    # 60 epochs as in the PaddlePaddle tutorial: lr until epoch 30, lr/10 until 45, then lr/100.
     lrs = lr_per_epoch(seed_decay(60), lr=0.001, epochs=60)
     assert lrs[:30] == [0.001] * 30
     assert lrs[30:45] == [0.0001] * 15

@@ -17,7 +17,7 @@ import pytest
 from paddlecnn import runlog
 from paddlecnn.errors import PaddleCNNError
 from paddlecnn.runlog import History
-from paddlecnn.training import train
+from paddlecnn.engine.trainer import train
 
 
 class Quadrants(paddle.io.Dataset):
@@ -121,6 +121,7 @@ def _get(url: str):
         return json.loads(response.read().decode("utf-8"))
 
 
+@pytest.mark.slow
 def test_visualdl_server_reads_the_whole_curve_of_a_resumed_run(tmp_path):
     logs = tmp_path / "logs"
     run = logs / "resumed"

@@ -16,7 +16,7 @@ import pytest
 import paddlecnn
 from paddlecnn import checkpoint as ckpt
 from paddlecnn.errors import PaddleCNNError
-from paddlecnn.training import TrainingDiverged, train
+from paddlecnn.engine.trainer import TrainingDiverged, train
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -83,6 +83,7 @@ def test_two_epochs_record_history_config_and_checkpoints(tmp_path):
     assert json.loads((run / "history.json").read_text())["records"] == json.loads(json.dumps(history.records))
 
 
+@pytest.mark.slow
 def test_same_seed_same_history_other_seed_differs(tmp_path):
     def losses(seed, name):
         paddle.seed(123)   # the Layer's own init is outside train(); keep it fixed
@@ -131,6 +132,7 @@ def test_real_googlenet_aux_heads_train(tmp_path):
     assert math.isfinite(history["train_loss"][0]) and history["eval_acc"][0] is not None
 
 
+@pytest.mark.slow
 def test_label_smoothing_raises_the_loss_of_confident_predictions(tmp_path):
     paddle.seed(1)
     plain = train(2, 8, small_net(), data=Quadrants(32), lr=0.1, run_dir=tmp_path / "a", **_quiet())
@@ -140,6 +142,7 @@ def test_label_smoothing_raises_the_loss_of_confident_predictions(tmp_path):
     assert smooth["train_loss"][-1] > plain["train_loss"][-1]
 
 
+@pytest.mark.slow
 def test_early_stopping_stops_after_patience(tmp_path):
     # lr so small that eval accuracy never moves: best at epoch 1, stop after 2 more.
     history = train(10, 8, small_net(), data=Quadrants(32), lr=1e-12, early_stopping=2, run_dir=tmp_path / "e",
@@ -147,6 +150,7 @@ def test_early_stopping_stops_after_patience(tmp_path):
     assert len(history) == 3 and history.stopped_early
 
 
+@pytest.mark.slow
 def test_plateau_schedule_runs_on_eval_accuracy(tmp_path):
     history = train(4, 8, small_net(), data=Quadrants(32), lr=1e-12, schedule="plateau:patience=1",
                     run_dir=tmp_path / "p", **_quiet())
@@ -214,6 +218,7 @@ def pooled_net(classes=4):
                                 paddle.nn.AdaptiveAvgPool2D(2), paddle.nn.Flatten(), paddle.nn.Linear(16, classes))
 
 
+@pytest.mark.slow
 def test_fastconv_trains_like_paddles_conv_and_hands_the_model_back_plain(tmp_path, capsys):
     """fastconv="auto" (the CPU default) swaps in FastConv2D and FastMaxPool2D while training: same
     numbers to float rounding as paddle's own layers, and the caller's model leaves with them."""
@@ -278,7 +283,7 @@ SCRIPT = textwrap.dedent("""
     import json, os, sys, time
     sys.path.insert(0, {repo!r})
     import numpy as np, paddle
-    from paddlecnn.training import train
+    from paddlecnn.engine.trainer import train
 
     class Slowing(paddle.io.Dataset):
         # After MARK_AFTER items: touch MARK_FILE, then sleep 0.05 s per item (a window to signal in).
@@ -371,6 +376,7 @@ def uninterrupted(tmp_path_factory):
     return tmp / "out"
 
 
+@pytest.mark.slow
 def test_sigkill_mid_epoch_then_resume_matches_an_uninterrupted_run(tmp_path, uninterrupted):
     script, run, mark = _script(tmp_path), tmp_path / "run", tmp_path / "mark"
     code, _, _ = _start_and_signal(script, run, tmp_path / "killed", mark, signal.SIGKILL, tmp_path)
@@ -386,6 +392,7 @@ def test_sigkill_mid_epoch_then_resume_matches_an_uninterrupted_run(tmp_path, un
     assert config["resumes"][0]["epoch"] == 1
 
 
+@pytest.mark.slow
 def test_ctrl_c_saves_a_checkpoint_and_resume_continues_exactly(tmp_path, uninterrupted):
     script, run, mark = _script(tmp_path), tmp_path / "run", tmp_path / "mark"
     code, stdout, stderr = _start_and_signal(script, run, tmp_path / "stopped", mark, signal.SIGINT, tmp_path)
@@ -406,13 +413,14 @@ def test_ctrl_c_saves_a_checkpoint_and_resume_continues_exactly(tmp_path, uninte
             assert b[key] == pytest.approx(a[key], rel=1e-12, abs=1e-15), key
 
 
+@pytest.mark.slow
 def test_resume_with_a_new_learning_rate_and_more_epochs(tmp_path):
     run = tmp_path / "r"
     paddle.seed(0)
     train(2, 8, small_net(), data=Quadrants(32), lr=0.05, run_dir=run, **_quiet())
     history = train(4, 8, small_net(), data=Quadrants(32), lr=0.005, resume=run, **_quiet())
     assert history["epoch"] == [1, 2, 3, 4]
-    assert history["lr"] == pytest.approx([0.05, 0.05, 0.005, 0.005])   # seed 000: stop, lower the lr, resume
+    assert history["lr"] == pytest.approx([0.05, 0.05, 0.005, 0.005])   # the VGG16-on-ImageNet chapter: stop, lower the lr, resume
     config = json.loads((run / "config.json").read_text())
     assert config["resumes"][-1]["lr"] == pytest.approx(0.005)
     with pytest.raises(PaddleCNNError, match="batch_size was 8 in that run"):
@@ -453,10 +461,11 @@ def test_cli_without_arguments_is_the_demo():
 
 
 # ---------------------------------------------------------------- LeNet-5 on MNIST
+@pytest.mark.slow
 def test_lenet5_reaches_97_percent_on_mnist5k_test(tmp_path):
     """The classic result at laptop scale: measured 97.2% test top-1 (Adam 0.005, cosine, 10 epochs) in 60-120 s on 2 busy cores."""
     from paddlecnn import data
-    from paddlecnn.training import evaluate_metrics
+    from paddlecnn.engine.step import evaluate_loader
 
     start = time.time()
     # transform="eval": the "basic" preset flips images, which turns digits into other symbols.
@@ -464,11 +473,11 @@ def test_lenet5_reaches_97_percent_on_mnist5k_test(tmp_path):
                     transform="eval", threads=2, run_dir=tmp_path / "lenet5", quiet=True)
     model, info = ckpt.load_model(history.run_dir)
     test = data.load("mnist5k", "test", input_size=info["input_size"])
-    metrics = evaluate_metrics(model, paddle.io.DataLoader(test, batch_size=100))
+    metrics = evaluate_loader(model, paddle.io.DataLoader(test, batch_size=100))
     elapsed = time.time() - start
-    print(f"lenet5 mnist5k: test top-1 {metrics['eval_acc']:.4f}, best eval {history.best_eval_acc:.4f}, "
+    print(f"lenet5 mnist5k: test top-1 {metrics['top1']:.4f}, best eval {history.best_eval_acc:.4f}, "
           f"{elapsed:.0f} s")
-    assert metrics["eval_acc"] >= 0.97
+    assert metrics["top1"] >= 0.97
 
 
 @pytest.mark.parametrize("cache", [True, False])
@@ -501,3 +510,65 @@ def test_a_failing_dataset_raises_instead_of_hanging(tmp_path):
         train(1, 4, small_net(), data=BrokenAt5(32), eval_data=False, run_dir=tmp_path / "f", quiet=True)
     with pytest.raises(ValueError, match="sample 5 is broken"):
         train(1, 4, small_net(), data=Quadrants(32), eval_data=BrokenAt5(8), run_dir=tmp_path / "g", quiet=True)
+
+
+# ------------------------------------------------------------- issue 14, engine side
+def test_a_run_that_died_before_its_first_checkpoint_starts_again_in_place(tmp_path, capsys):
+    run = tmp_path / "early"
+    with pytest.raises(ValueError, match="sample 5 is broken"):
+        train(1, 4, small_net(), data=BrokenAt5(32), eval_data=False, run_dir=run, quiet=True, threads=1)
+    assert (run / "config.json").is_file() and ckpt.latest_checkpoint(run) is None
+    with pytest.raises(PaddleCNNError, match=f"no checkpoint.*start it again in place.*--run-dir {run}"):
+        train(1, 4, small_net(), data=Quadrants(32), resume=run, quiet=True)
+    history = train(1, 4, small_net(), data=Quadrants(32), run_dir=run, **_quiet(quiet=False))
+    assert "never saved a checkpoint" in capsys.readouterr().out and len(history) == 1
+    assert [p.name for p in ckpt.list_checkpoints(run)] == ["epoch-0001.pdckpt"]
+    (run / "notes.txt").write_text("mine")        # a folder with a checkpoint or the user's files is never reused
+    with pytest.raises(PaddleCNNError, match="already exists"):
+        train(1, 4, small_net(), data=Quadrants(32), run_dir=run, quiet=True)
+
+
+def test_the_nan_message_advises_a_tenth_of_the_base_lr_and_does_not_call_it_good(tmp_path):
+    explode = {"name": "piecewise", "boundaries": [1], "factors": [1, 1e40], "step_per": "epoch"}
+    with pytest.raises(TrainingDiverged) as info:
+        train(3, 4, small_net(), data=Quadrants(32), lr=0.05, schedule=explode, run_dir=tmp_path / "n", log_every=2,
+              **_quiet())
+    message = str(info.value)
+    advice = message.split("Lower the learning rate")[1]
+    assert "--lr 0.005" in advice and "e+" not in advice          # the base --lr / 10, not the scheduled lr / 10
+    assert "last good" not in message and "epoch-0001.pdckpt" in message
+
+
+def test_eval_labels_beyond_the_model_fail_before_training(tmp_path):
+    with pytest.raises(PaddleCNNError, match="has labels up to 5 but the model has 4 outputs"):
+        train(1, 8, small_net(), data=Quadrants(32), eval_data=Quadrants(16, seed=1, classes=6),
+              run_dir=tmp_path / "x", quiet=True)
+    assert not (tmp_path / "x" / "checkpoints").exists()
+
+
+def test_every_option_is_reachable_from_the_command_line():
+    from paddlecnn.cli import build_parser
+    from paddlecnn.cli.train import options_from_args
+    from paddlecnn.engine.config import FIELDS
+
+    args = build_parser().parse_args(["train", "--model", "lenet5", "--channels", "3", "--eval-transform", "basic",
+                                      "--no-cache", "--keep-checkpoints", "1", "--log-every", "5", "--epochs", "2"])
+    options = options_from_args(args)
+    assert {k: options[k] for k in ("channels", "eval_transform", "cache", "keep_checkpoints", "log_every",
+                                    "epoch_num")} == {"channels": 3, "eval_transform": "basic", "cache": False,
+                                                      "keep_checkpoints": 1, "log_every": 5, "epoch_num": 2}
+    help_text = build_parser()._subparsers._group_actions[0].choices["train"].format_help()
+    from paddlecnn.engine.config import flag
+
+    assert all(flag(name) in help_text for name in FIELDS)
+
+
+def test_resume_messages_for_config_json_and_deleted_checkpoints(tmp_path):
+    run = tmp_path / "r"
+    train(1, 8, small_net(), data=Quadrants(32), run_dir=run, **_quiet())
+    history = train(2, 8, small_net(), data=Quadrants(32), resume=run / "config.json", **_quiet())
+    assert history["epoch"] == [1, 2]                     # RUN/config.json means the run folder
+    for p in ckpt.list_checkpoints(run):
+        p.unlink()
+    with pytest.raises(PaddleCNNError, match="history.json records 2 epoch\\(s\\) but their checkpoints are gone"):
+        train(3, 8, small_net(), data=Quadrants(32), resume=run, **_quiet())

@@ -12,6 +12,7 @@ import paddle.nn as nn
 import paddle.nn.functional as F
 
 from .. import runtime
+from ..engine.step import compute_loss
 from ..errors import PaddleCNNError
 from .timing import Timing, column, time_steps
 
@@ -26,13 +27,9 @@ def synthetic_batch(batch_size: int, in_channels: int, input_size: int, num_clas
     return x, rng.integers(0, num_classes, batch_size).astype("int64")
 
 
-# TODO(merge, issue 13): use paddlecnn.engine.step.compute_loss(out, y, aux_weight=0.3, label_smoothing=0.0)
-# here, the trainer's one loss function; until then this repeats its GoogLeNet auxiliary-head sum.
 def _loss(out, label):
-    # GoogLeNet with aux heads returns (logits, aux1, aux2) in training: the paper's 0.3 weights.
-    if isinstance(out, (list, tuple)):
-        return F.cross_entropy(out[0], label) + 0.3 * sum(F.cross_entropy(o, label) for o in out[1:])
-    return F.cross_entropy(out, label)
+    """The trainer's one loss (GoogLeNet's auxiliary heads at the paper's 0.3 included)."""
+    return compute_loss(out, label)
 
 
 def paddle_step(model: nn.Layer, x: np.ndarray, y: np.ndarray, lr: float = 0.01,
@@ -127,7 +124,7 @@ class _Repeat(paddle.io.Dataset):
 def train_available() -> bool:
     """True when ``paddlecnn.train`` imports (the training module has landed)."""
     try:
-        import paddlecnn.training  # noqa: F401
+        import paddlecnn.engine.trainer  # noqa: F401
     except ImportError:
         return False
     return True

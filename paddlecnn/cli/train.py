@@ -32,8 +32,8 @@ from typing import List  # noqa: E402
 
 from ..errors import PaddleCNNError  # noqa: E402
 
-# The no-argument demo: a short run that shows real learning on 2 CPU cores. Adam (seed 003's
-# "the one that works"): with the seed's Momentum the scaled network barely moves in a few
+# The no-argument demo: a short run that shows real learning on 2 CPU cores. Adam: with the
+# PaddlePaddle tutorial's Momentum the scaled network barely moves in a few
 # epochs (measured 6% -> 12% eval top-1 in 4 epochs at lr 0.01), with Adam 1e-3 it reaches
 # 19%, 36%, 44%, 57% eval top-1 after epochs 1-4 (chance: 6%).
 DEMO = {"model": "cnn_alltricks", "data": "shapes16", "input_size": 64, "width": 0.25, "epoch_num": 4,
@@ -42,6 +42,10 @@ DEFAULT_EPOCHS = 10
 
 
 def add_parser(subparsers) -> None:
+    """The ``train`` subcommand: one flag per :class:`~paddlecnn.engine.config.TrainConfig` field
+    (its help, type and default come from the field), plus ``--processes``."""
+    from ..engine import config
+
     p = subparsers.add_parser(
         "train", help="train a model (no arguments: the README's short demo run)",
         description="Train a model with the papers' recipes; logs VisualDL scalars, history.json/csv, "
@@ -51,85 +55,71 @@ def add_parser(subparsers) -> None:
         epilog="Several processes: --processes P runs this command under python -m paddle.distributed.launch "
                "--nproc_per_node P (data parallel, gloo on the CPU); the same as launching "
                "paddlecnn/cli/train.py [train options] yourself.")
-    g = p.add_argument_group("model and data")
-    g.add_argument("--model", help="registry name, e.g. lenet5, alexnet, vgg16, googlenet, cnn_alltricks")
-    g.add_argument("--data", help="built-in dataset (shapes16, mnist5k, animals10) or a list file (default shapes16)")
-    g.add_argument("--eval-data", help="eval list file or built-in name; 'none' for no evaluation "
-                                       "(default: the built-in's eval split; none for a list file)")
-    g.add_argument("--root", help="folder the list files' image paths are relative to")
-    g.add_argument("--input-size", type=int, help="square input side in pixels (default: the model's)")
-    g.add_argument("--width", type=float, help="channel multiplier (1.0 = the published network)")
-    g.add_argument("--model-option", action="append", default=[], metavar="KEY=VALUE",
-                   help="extra model constructor option, e.g. act=relu or aux_logits=true (repeatable)")
-    g.add_argument("--transform", help="training augmentation preset (default basic)")
-    g.add_argument("--subset", type=int, help="train on a seeded, stratified subset of N images")
-    g.add_argument("--eval-subset", type=int, help="evaluate on a subset of N images")
-    g.add_argument("--num-workers", type=int, help="DataLoader worker processes (default 0)")
-    g.add_argument("--on-error", choices=("raise", "skip"), help="unreadable images: stop (default) or skip")
-    r = p.add_argument_group("recipe")
-    r.add_argument("--epochs", type=int, help=f"number of epochs (default {DEFAULT_EPOCHS}; demo {DEMO['epoch_num']})")
-    r.add_argument("--batch-size", type=int, help="images per step and process (default 32)")
-    r.add_argument("--lr", type=float, help="learning rate (default 0.001); with --resume: a new learning rate")
-    r.add_argument("--optimizer", choices=("momentum", "sgd", "adam"),
-                   help="momentum (default; 0.9), sgd (momentum 0.9 + weight decay 5e-4, the papers), adam")
-    r.add_argument("--weight-decay", type=float, help="L2 weight decay (overrides the optimizer's default)")
-    r.add_argument("--schedule", help="LR policy: constant, piecewise, step, plateau, cosine, with options as "
-                                      "'step:step_size=30,gamma=0.1,step_per=epoch' or JSON")
-    r.add_argument("--lr-decay", action="store_true", help="seed 002's decay: lr/10 at 50%%, lr/100 at 75%% of epochs")
-    r.add_argument("--warmup-epochs", type=float, help="linear warm-up length in epochs")
-    r.add_argument("--label-smoothing", type=float, help="label smoothing epsilon (default 0)")
-    r.add_argument("--aux-weight", type=float, help="weight of GoogLeNet's auxiliary losses (default 0.3)")
-    r.add_argument("--init", help="weight init scheme: normal_0.01, alexnet_paper, msra, xavier "
-                                  "(default: the model's own)")
-    r.add_argument("--pretrained", metavar="FILE_OR_URL",
-                   help="start from these weights: a .pdparams (ours or paddle.vision's), a run folder, or a "
-                        "URL (downloaded only when given); a classifier of another size is skipped")
-    r.add_argument("--freeze", nargs="+", metavar="STAGE",
-                   help="freeze these stages while fine-tuning, e.g. 'features' or 'all_but_last'")
-    r.add_argument("--early-stopping", type=int, metavar="PATIENCE", help="stop after PATIENCE epochs without "
-                                                                          "eval improvement")
-    x = p.add_argument_group("process and output")
-    x.add_argument("--seed", type=int, help="seed of weights, data order and augmentation (default 0)")
-    x.add_argument("--threads", type=int, help="CPU threads (default: OMP_NUM_THREADS, else all cores)")
-    x.add_argument("--device", help="cpu, gpu or gpu:N (default: gpu when paddle has CUDA)")
-    x.add_argument("--amp", nargs="?", const="float16", choices=("float16", "bfloat16"),
-                   help="mixed precision on GPU (default float16, with loss scaling)")
-    x.add_argument("--fastconv", choices=("auto", "on", "off"),  # = training.FASTCONV_WORDS
-                   help="FastConv2D and FastMaxPool2D while training (default auto: on the CPU; off: paddle's own layers)")
-    x.add_argument("--processes", type=int, metavar="P",
-                   help="data parallel: rerun this command as P processes under paddle's launcher, each with "
-                        "--batch-size images per step and its share of the cores (on a 2-core CPU, 2 processes "
-                        "train small-parameter models 1.1-1.4x faster; docs/performance.md)")
-    x.add_argument("--run-dir", help="run folder (must not exist; default logs/<model>-<time>)")
-    x.add_argument("--run-name", help="run folder name under logs/")
-    x.add_argument("--resume", metavar="RUN_DIR", help="continue a run folder (or a .pdckpt) where it stopped")
-    x.add_argument("--log-histograms", action="store_true", help="weight/gradient histograms in VisualDL")
-    x.add_argument("--quiet", action="store_true", help="no progress bar or per-epoch lines (scripts, CI)")
+    groups = {}
+    for field in config.FIELDS.values():
+        group = field.metadata["group"]
+        if group not in groups:
+            groups[group] = p.add_argument_group(group)
+        groups[group].add_argument(config.flag(field.name), dest=field.name, default=argparse.SUPPRESS,
+                                   help=_help(field), **_argparse_kind(field))
+    groups[config.PROCESS].add_argument(
+        "--processes", type=int, metavar="P",
+        help="data parallel: rerun this command as P processes under paddle's launcher, each with "
+             "--batch-size images per step and its share of the cores (on a 2-core CPU, 2 processes "
+             "train small-parameter models 1.1-1.4x faster; docs/performance.md)")
     p.set_defaults(func=run)
+
+
+def _argparse_kind(field) -> dict:
+    """argparse keywords for a config field: its own (``metadata["cli"]``), else from its default's type."""
+    kind = dict(field.metadata["cli"])
+    if "action" in kind or "nargs" in kind or "choices" in kind:
+        return kind
+    if isinstance(field.default, bool):
+        kind["action"] = argparse.BooleanOptionalAction if field.default else "store_true"
+    elif "int" in str(field.type):
+        kind["type"] = int
+    elif "float" in str(field.type):
+        kind["type"] = float
+    return kind
+
+
+def _help(field) -> str:
+    """The field's help text plus its default, as the config states it (never restated by hand)."""
+    text = field.metadata["help"]
+    if field.name == "epoch_num":     # train() needs it; the command line has its own default and the demo's
+        return f"{text} (default {DEFAULT_EPOCHS}; without --model: the demo's {DEMO['epoch_num']})"
+    if field.default is None or isinstance(field.default, bool) or "(unset:" in text:
+        return text
+    return f"{text} (default {field.default})"
+
+
+# Flags whose value the command line spells differently from train()'s option.
+_CONVERT = {
+    "eval_data": lambda v: False if v.lower() == "none" else v,
+    "fastconv": lambda v: _fastconv_words()[v],
+    "model_options": lambda items: dict(_key_value(item) for item in items),
+}
+
+
+def _fastconv_words():
+    from ..engine.config import FASTCONV_WORDS
+
+    return FASTCONV_WORDS
 
 
 def options_from_args(args: argparse.Namespace) -> dict:
     """train() keyword arguments from the parsed command line (only what was given, plus the demo preset)."""
-    names = {"model": "model", "data": "data", "root": "root", "input_size": "input_size", "width": "width",
-             "transform": "transform", "subset": "subset", "eval_subset": "eval_subset",
-             "num_workers": "num_workers", "on_error": "on_error", "epochs": "epoch_num",
-             "batch_size": "batch_size", "lr": "lr", "optimizer": "optimizer", "weight_decay": "weight_decay",
-             "schedule": "schedule", "warmup_epochs": "warmup_epochs", "label_smoothing": "label_smoothing",
-             "aux_weight": "aux_weight", "init": "init", "early_stopping": "early_stopping", "seed": "seed",
-             "threads": "threads", "device": "device", "amp": "amp", "run_dir": "run_dir", "run_name": "run_name",
-             "resume": "resume", "pretrained": "pretrained", "freeze": "freeze"}
-    options = {key: getattr(args, attr) for attr, key in names.items() if getattr(args, attr) is not None}
-    if getattr(args, "fastconv", None) is not None:
-        from ..training import FASTCONV_WORDS
+    from ..engine.config import FIELDS
 
-        options["fastconv"] = FASTCONV_WORDS[args.fastconv]
-    if args.eval_data is not None:
-        options["eval_data"] = False if args.eval_data.lower() == "none" else args.eval_data
-    if args.model_option:
-        options["model_options"] = dict(_key_value(item) for item in args.model_option)
-    for flag in ("lr_decay", "log_histograms", "quiet"):
-        if getattr(args, flag):
-            options[flag] = True
+    options = {}
+    for name in FIELDS:
+        if name in vars(args) and getattr(args, name) is not None:
+            value = getattr(args, name)
+            options[name] = _CONVERT[name](value) if name in _CONVERT else value
+    for flag in ("lr_decay", "log_histograms", "quiet"):   # store_true: absent means "not given"
+        if options.get(flag) is False:
+            del options[flag]
     if "resume" not in options:
         if "model" not in options:  # the demo: fill in what the user did not choose
             for key, value in DEMO.items():
@@ -191,7 +181,7 @@ def _relaunch(args: argparse.Namespace) -> int:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..training import train
+    from ..engine.trainer import train
 
     if args.processes is not None and args.processes != 1:
         return _relaunch(args)

