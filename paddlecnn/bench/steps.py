@@ -9,7 +9,6 @@ from typing import Callable, List, Tuple
 import numpy as np
 import paddle
 import paddle.nn as nn
-import paddle.nn.functional as F
 
 from .. import runtime
 from ..engine.step import compute_loss
