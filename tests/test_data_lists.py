@@ -34,9 +34,9 @@ def tiny_set(tmp_path, n_per_class=3, classes=("cat", "dog")):
 # ------------------------------------------------------------------- list parsing
 def test_parse_list_label_is_last_field_paths_with_spaces_and_comments(tmp_path):
     solid(tmp_path / "my photos" / "a b.jpg", (1, 2, 3))
-    (tmp_path / "l.txt").write_text("# comment\n\nmy photos/a b.jpg 3\n  my photos/a b.jpg\t4  \n")
+    (tmp_path / "l.txt").write_text("# comment\n\nmy photos/a b.jpg 1\n  my photos/a b.jpg\t2  \n")
     entries, problems = parse_list(tmp_path / "l.txt")
-    assert [(e.line, e.path, e.label) for e in entries] == [(3, "my photos/a b.jpg", 3), (4, "my photos/a b.jpg", 4)]
+    assert [(e.line, e.path, e.label) for e in entries] == [(3, "my photos/a b.jpg", 1), (4, "my photos/a b.jpg", 2)]
     assert [(p.line, p.kind) for p in problems] == [(4, "duplicate")]
 
 
@@ -287,7 +287,11 @@ def test_make_lists_stratified_disjoint_complete_and_seeded(tmp_path):
         other = make_lists(root, split=0.75, test=0.1, seed=1, out=tmp_path / "other")
     assert read_pairs(again["train"]) == train                   # same seed, same split
     assert read_pairs(other["train"]) != train and len(read_pairs(other["train"])) == 30
-    ds = ListFileDataset(again["train"])  # dataset.json in out/ points back at the image root
+    # dataset.json in out/ records the image root, outside its own folder: used only when asked
+    with pytest.raises(PaddleCNNError, match=r"again/dataset.json.*outside the folder of dataset.json"):
+        ListFileDataset(again["train"])
+    assert len(ListFileDataset(again["train"], allow_outside_root=True)) == 30
+    ds = ListFileDataset(again["train"], root=root)
     assert len(ds) == 30 and ds.class_names == ["class 0", "class 1", "class 2"]
 
 
