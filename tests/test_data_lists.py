@@ -410,3 +410,37 @@ def test_random_head_presets_are_not_kept(tmp_path):
     assert ds._images is not None and ds._heads is None     # random resize/crop: decoded images only
     ds.transform = lambda img: np.zeros((3, 12, 12), np.float32)
     assert ds._heads is None and ds[0][0].shape == (3, 12, 12)
+
+
+# ------------------------------------------------------------------- layering
+def test_data_modules_import_one_way_function_level_imports_included():
+    """Every relative import inside paddlecnn/data (module level or in a function) points down the
+    layers images < lists < stats, transforms < dataset < check, folders, shapes16, builtin."""
+    import ast
+    from pathlib import Path
+
+    import paddlecnn.data as pkg
+
+    folder = Path(pkg.__file__).parent
+    graph = {}
+    for f in folder.glob("*.py"):
+        deps = set()
+        for node in ast.walk(ast.parse(f.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.ImportFrom) and node.level == 1:
+                deps.update([node.module.split(".")[0]] if node.module else [a.name for a in node.names])
+        graph[f.stem] = deps - {f.stem, "__init__"}
+    assert graph["images"] == set() and graph["lists"] == {"images"}
+    assert graph["stats"] <= {"images", "lists"} and graph["transforms"] <= {"images", "lists"}
+    order, seen = [], set()
+
+    def visit(mod, stack):
+        assert mod not in stack, f"import cycle: {' -> '.join(stack + [mod])}"
+        if mod not in seen:
+            for dep in sorted(graph.get(mod, ())):
+                visit(dep, stack + [mod])
+            seen.add(mod)
+            order.append(mod)
+
+    for mod in sorted(graph):
+        visit(mod, [])
+    assert order.index("lists") < order.index("stats") < order.index("dataset") < order.index("builtin")

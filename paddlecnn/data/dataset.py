@@ -105,8 +105,8 @@ class ListFileDataset(paddle.io.Dataset):
         if self.on_error == "raise":
             more = f" ({len(bad) - 1} more bad line(s))" if len(bad) > 1 else ""
             raise PaddleCNNError(
-                f"{bad[0].describe(self.list_file)}{more}; fix the line(s) (`python -m paddlecnn data check "
-                f"{self.list_file} --root {self.root}` lists them all) or pass on_error='skip'")
+                f"{bad[0].describe(self.list_file)}{more}. `python -m paddlecnn data check {self.list_file} "
+                f"--root {self.root}` lists every bad line; or pass on_error='skip' to leave them out")
         for p in bad:
             warnings.warn(f"skipping {p.describe(self.list_file)}", stacklevel=3)
         self.skipped += len(bad)

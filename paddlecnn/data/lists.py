@@ -33,8 +33,10 @@ from .images import IMAGE_EXTENSIONS, ImageError
 
 PathLike = Union[str, Path]
 CLASS_NAME_FILES = ("labels.txt", "classes.txt", "class_names.txt")
-# How many problems a message lists before pointing at `data check`.
+# How many gaps a message lists before "...".
 _MAX_LISTED = 10
+# An explicit class count above this is a typo, not a classifier (ImageNet-21k has 21,841).
+MAX_CLASSES = 1_000_000
 _OPT_IN = "allow_outside_root=True (--allow-outside-root)"
 
 
@@ -130,8 +132,9 @@ def parse_list(list_file: PathLike, root: Optional[PathLike] = None, num_classes
     line (kind ``"duplicate"``; the duplicate is still returned as an entry).
     """
     list_file = Path(list_file)
-    if num_classes is not None and num_classes < 1:
-        raise PaddleCNNError(f"num_classes={num_classes} (--num-classes): give a positive number of classes")
+    if num_classes is not None and not 1 <= num_classes <= MAX_CLASSES:
+        raise PaddleCNNError(f"num_classes={num_classes} (--num-classes): give a number of classes from 1 "
+                             f"to {MAX_CLASSES:,}")
     text = _read_text(list_file)
     root_norm = os.path.normpath(os.path.abspath(resolve_root(list_file, root, allow_outside_root)))
     entries: List[Entry] = []
