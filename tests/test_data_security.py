@@ -335,3 +335,19 @@ def test_a_bom_is_not_part_of_the_first_path(tmp_path):
     assert [(p.line, p.path) for p in problems] == [(2, "missing.png")]
     ds = ListFileDataset(tmp_path / "list.txt", on_error="skip", mean=(0.5,) * 3, std=(0.5,) * 3)
     assert ds.class_names == ["ant"]
+
+
+def test_caltech16_refuses_to_replace_a_hand_written_list(tmp_path):
+    from paddlecnn.data import caltech16_from_101
+
+    src = tmp_path / "101"
+    class_tree(src, n=5)
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "Train.txt").write_text("mine 0\n")
+    with pytest.raises(PaddleCNNError, match="Train.txt already exists"):
+        caltech16_from_101(src, ["bee", "ant"], out)
+    assert (out / "Train.txt").read_text() == "mine 0\n" and not (out / "Images").exists()
+    caltech16_from_101(src, ["bee", "ant"], out, force=True)
+    caltech16_from_101(src, ["bee", "ant"], out, seed=1)        # its own lists: rewritten freely
+    assert len(ListFileDataset(out / "Train.txt", mean=(0.5,) * 3, std=(0.5,) * 3)) == 6

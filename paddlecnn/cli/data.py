@@ -62,6 +62,8 @@ def add_parser(subparsers) -> None:
     k.add_argument("--classes", required=True, help="comma-separated class folder names, in label order")
     k.add_argument("--out", required=True, help="output folder (Images/, Train.txt, Eval.txt, Test.txt)")
     k.add_argument("--seed", type=int, default=0)
+    k.add_argument("--force", action="store_true",
+                   help="replace a Train.txt/Eval.txt/Test.txt/labels.txt in --out that this command did not write")
     k.set_defaults(func=run_caltech16)
 
     lst = actions.add_parser("list", help="built-in datasets and transform presets")
@@ -132,7 +134,7 @@ def run_caltech16(args: argparse.Namespace) -> int:
     from ..data import caltech16_from_101
 
     names = [c.strip() for c in args.classes.split(",") if c.strip()]
-    written = caltech16_from_101(args.src, names, args.out, seed=args.seed)
+    written = caltech16_from_101(args.src, names, args.out, seed=args.seed, force=args.force)
     print(f"{len(names)} classes -> {Path(written['train']).parent} (Train.txt, Eval.txt, Test.txt, labels.txt)")
     return 0
 

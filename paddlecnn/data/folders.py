@@ -180,13 +180,19 @@ def make_lists(root: PathLike, split: float = 0.75, test: float = 0.0, seed: int
     texts["labels.txt"] = "".join(f"{n}\n" for n in names)
     if out.resolve() != root.resolve():
         texts["dataset.json"] = json.dumps({"root": os.path.relpath(root, out)}) + "\n"
+    ours = _write_owned(out, texts, force)
+    _drop_stale_test(out, texts, ours)
+    return {name[:-4]: out / name for name in texts if name.endswith(".txt")}
+
+
+def _write_owned(out: Path, texts: Dict[str, str], force: bool) -> Dict[str, str]:
+    """Write ``{file name: text}`` into ``out`` (after :func:`_refuse_overwrites`) and record
+    them in the manifest; returns the manifest as it was before."""
     ours = _refuse_overwrites(out, texts, force)
     for name, text in texts.items():
         _safe_write_text(out / name, text)
-    _drop_stale_test(out, texts, ours)
     _safe_write_text(out / MANIFEST, json.dumps({n: _sha256(t) for n, t in texts.items()}, indent=1) + "\n")
-    written = {name[:-4]: out / name for name in texts if name.endswith(".txt")}
-    return written
+    return ours
 
 
 def _drop_stale_test(out: Path, texts: Dict[str, str], ours: Dict[str, str]) -> None:
@@ -202,15 +208,22 @@ def _drop_stale_test(out: Path, texts: Dict[str, str], ours: Dict[str, str]) -> 
                       "the new train.txt", stacklevel=3)
 
 
+def _caltech_texts(class_names: Sequence[str], parts: Dict[str, List[Tuple[str, int]]]) -> Dict[str, str]:
+    texts = {name: format_list(parts[split]) for split, name in
+             (("train", "Train.txt"), ("eval", "Eval.txt"), ("test", "Test.txt"))}
+    texts["labels.txt"] = "".join(f"{n}\n" for n in class_names)
+    return texts
+
+
 def write_caltech_layout(out: Path, class_names: Sequence[str], parts: Dict[str, List[Tuple[str, int]]]) -> None:
-    """The PaddlePaddle tutorial's list names: ``Train.txt``, ``Eval.txt``, ``Test.txt`` and ``labels.txt``."""
-    for split, name in (("train", "Train.txt"), ("eval", "Eval.txt"), ("test", "Test.txt")):
-        _safe_write_text(out / name, format_list(parts[split]))
-    _safe_write_text(out / "labels.txt", "".join(f"{n}\n" for n in class_names))
+    """The PaddlePaddle tutorial's list names: ``Train.txt``, ``Eval.txt``, ``Test.txt`` and ``labels.txt``
+    (into a fresh folder, e.g. a built-in's temporary one; never through a symlink)."""
+    for name, text in _caltech_texts(class_names, parts).items():
+        _safe_write_text(out / name, text)
 
 
 def caltech16_from_101(src_101_folder: PathLike, class_names: Sequence[str], out: PathLike,
-                       split: float = 0.8, test: float = 0.1, seed: int = 0) -> Dict[str, Path]:
+                       split: float = 0.8, test: float = 0.1, seed: int = 0, force: bool = False) -> Dict[str, Path]:
     """The PaddlePaddle tutorial's Caltech mini set: copy the images of ``class_names`` (folders of
     ``101_ObjectCategories``) to ``out/Images/<class>/`` and write the seeded,
     stratified ``Train.txt``/``Eval.txt``/``Test.txt`` + ``labels.txt`` (label k =
@@ -234,11 +247,15 @@ def caltech16_from_101(src_101_folder: PathLike, class_names: Sequence[str], out
     parts = stratified_split(files, split, test, seed)
     for split_name in parts:
         parts[split_name] = [(f"Images/{p}", y) for p, y in parts[split_name]]
+    out.mkdir(parents=True, exist_ok=True)
+    _refuse_overwrites(out, ("Train.txt", "Eval.txt", "Test.txt", "labels.txt"), force)   # before any copy
     for members in files:
         for rel in members:
             target = out / "Images" / rel
             target.parent.mkdir(parents=True, exist_ok=True)
+            if target.is_symlink():
+                raise PaddleCNNError(f"{target} is a symlink; refusing to copy through it: remove the link")
             shutil.copy2(src / rel, target)
-    write_caltech_layout(out, class_names, parts)
+    _write_owned(out, _caltech_texts(class_names, parts), force)
     return {"train": out / "Train.txt", "eval": out / "Eval.txt", "test": out / "Test.txt",
             "labels": out / "labels.txt"}

@@ -150,7 +150,8 @@ def parse_list(list_file: PathLike, root: Optional[PathLike] = None, num_classes
             continue
         key = os.path.normpath(os.path.join(root_norm, entry.path))
         if key in seen:
-            problems.append(Problem(number, entry.path, f"duplicate entry (same image as line {seen[key]})",
+            problems.append(Problem(number, entry.path, f"duplicate entry (same image as line {seen[key]}); remove one "
+                                                     "of the two lines",
                                     "duplicate"))
         else:
             seen[key] = number
@@ -186,7 +187,8 @@ def _parse_line(number: int, line: str, root: str, num_classes: Optional[int]):
         return None, Problem(number, path, f"label {token[:40]!r} is not an integer class index; "
                                            "write the class as 0, 1, 2 ...", "label")
     if label < 0:
-        return None, Problem(number, path, f"label {label} is negative; labels count from 0", "label")
+        return None, Problem(number, path, f"label {label} is negative; labels count from 0 (write the "
+                                           "class index 0, 1, 2 ...)", "label")
     if num_classes is not None and label >= num_classes:
         return None, Problem(number, path, f"label {label} >= num_classes {num_classes} "
                                            f"(labels must be 0..{num_classes - 1})", "label")
@@ -220,7 +222,8 @@ def file_problems(entries: Sequence[Entry], root: PathLike, allow_outside_root: 
             out.append(Problem(e.line, e.path, exc.reason, "outside"))
             continue
         if not os.path.isfile(full):
-            what = "is a folder, not an image file" if os.path.isdir(full) else f"file not found under {root}"
+            what = ("is a folder, not an image file" if os.path.isdir(full) else f"file not found under {root}")
+            what += "; fix the path or remove the line"
             out.append(Problem(e.line, e.path, what, "missing"))
     return out
 
