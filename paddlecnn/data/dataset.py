@@ -75,12 +75,12 @@ class ListFileDataset(paddle.io.Dataset):
                                  "(--root) the folder the list's paths are relative to")
         self.channels = channels
         self.on_error = on_error
-        self.skipped = 0
         names = list(class_names) if class_names is not None else read_class_names(self.list_file)
         if num_classes is None and names:
             num_classes = len(names)
         entries, problems = parse_list(self.list_file, self.root, num_classes)
-        entries = self._drop_bad(entries, problems + file_problems(entries, self.root, self.allow_outside_root))
+        entries, self.skipped = _drop_bad(self.list_file, self.root, on_error, entries,
+                                          problems + file_problems(entries, self.root, self.allow_outside_root))
         if not entries:
             raise PaddleCNNError(f"{self.list_file} has no usable entries; it needs lines "
                                  "'relative/path.jpg LABEL' (label an integer from 0)")
@@ -93,26 +93,6 @@ class ListFileDataset(paddle.io.Dataset):
             self.preload()
 
     # -- construction helpers -------------------------------------------------
-    def _drop_bad(self, entries: List[Entry], problems: List[Problem]) -> List[Entry]:
-        duplicates = [p for p in problems if p.kind == "duplicate"]
-        if duplicates:
-            warnings.warn(f"{self.list_file}: {len(duplicates)} duplicate entries (first: line "
-                          f"{duplicates[0].line}, {duplicates[0].path}); they are kept and weigh double. "
-                          "`python -m paddlecnn data check` lists them", stacklevel=3)
-        bad = [p for p in problems if p.kind != "duplicate"]
-        if not bad:
-            return entries
-        if self.on_error == "raise":
-            more = f" ({len(bad) - 1} more bad line(s))" if len(bad) > 1 else ""
-            raise PaddleCNNError(
-                f"{bad[0].describe(self.list_file)}{more}. `python -m paddlecnn data check {self.list_file} "
-                f"--root {self.root}` lists every bad line; or pass on_error='skip' to leave them out")
-        for p in bad:
-            warnings.warn(f"skipping {p.describe(self.list_file)}", stacklevel=3)
-        self.skipped += len(bad)
-        bad_lines = {p.line for p in bad}
-        return [e for e in entries if e.line not in bad_lines]
-
     def _setup_transform(self, transform, input_size, mean, std) -> None:
         meta = _stats.stats_for(self.list_file, self.root, self.channels) if mean is None or std is None else {}
         self.mean = [float(v) for v in (mean if mean is not None else meta["mean"])]
@@ -240,6 +220,29 @@ class ListFileDataset(paddle.io.Dataset):
             warnings.warn(f"skipping {where}: {exc.reason}", stacklevel=3)
             self.skipped += 1
             return None
+
+
+def _drop_bad(list_file: Path, root: Path, on_error: str, entries: List[Entry],
+              problems: List[Problem]) -> Tuple[List[Entry], int]:
+    """(the entries without bad lines, how many were dropped); raises on the first bad line
+    when ``on_error`` is "raise". Duplicates only warn: they are kept."""
+    duplicates = [p for p in problems if p.kind == "duplicate"]
+    if duplicates:
+        warnings.warn(f"{list_file}: {len(duplicates)} duplicate entries (first: line "
+                      f"{duplicates[0].line}, {duplicates[0].path}); they are kept and weigh double. "
+                      "`python -m paddlecnn data check` lists them", stacklevel=3)
+    bad = [p for p in problems if p.kind != "duplicate"]
+    if not bad:
+        return entries, 0
+    if on_error == "raise":
+        more = f" ({len(bad) - 1} more bad line(s))" if len(bad) > 1 else ""
+        raise PaddleCNNError(
+            f"{bad[0].describe(list_file)}{more}. `python -m paddlecnn data check {list_file} "
+            f"--root {root}` lists every bad line; or pass on_error='skip' to leave them out")
+    for p in bad:
+        warnings.warn(f"skipping {p.describe(list_file)}", stacklevel=3)
+    bad_lines = {p.line for p in bad}
+    return [e for e in entries if e.line not in bad_lines], len(bad)
 
 
 def collate_skip(batch: list):
