@@ -351,3 +351,19 @@ def test_caltech16_refuses_to_replace_a_hand_written_list(tmp_path):
     caltech16_from_101(src, ["bee", "ant"], out, force=True)
     caltech16_from_101(src, ["bee", "ant"], out, seed=1)        # its own lists: rewritten freely
     assert len(ListFileDataset(out / "Train.txt", mean=(0.5,) * 3, std=(0.5,) * 3)) == 6
+
+
+@pytest.mark.parametrize("argv, needle", [
+    (["make-lists", "{root}", "--seed", "-1"], "--seed -1: give a whole number >= 0"),
+    (["prepare", "shapes16", "--size", "0"], "--size 0: shapes16 is drawn at 16 pixels or more"),
+    (["check", "{root}/train.txt", "--num-classes", "0"], "num_classes=0 (--num-classes)"),
+])
+def test_nonsense_data_options_are_one_line_errors(tmp_path, capsys, monkeypatch, argv, needle):
+    monkeypatch.setenv("PADDLECNN_DATA", str(tmp_path / "data"))
+    root = tmp_path / "root"
+    class_tree(root)
+    (root / "train.txt").write_text("ant/0.png 0\n")
+    code = main(["data"] + [a.format(root=root) for a in argv])
+    captured = capsys.readouterr()
+    assert code in (1, 2) and needle in captured.out + captured.err
+    assert "Traceback" not in captured.err and not (tmp_path / "data").exists()

@@ -184,6 +184,8 @@ def materialise(name: str, size: Optional[int] = None) -> Path:
                              "or give the path of a list file")
     if size is None:
         size = _shapes16.DEFAULT_SIZE
+    if name == "shapes16" and not (isinstance(size, (int, np.integer)) and size >= 16):
+        raise PaddleCNNError(f"--size {size}: shapes16 is drawn at 16 pixels or more, e.g. --size 64 or 224")
     folder = data_dir() / folder_name(name, size)
     state = _state(folder, name)
     if state == "ready":

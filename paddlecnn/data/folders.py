@@ -80,6 +80,8 @@ def stratified_split(files: Sequence[Sequence[str]], split: float, test: float,
                      seed: int) -> Dict[str, List[Tuple[str, int]]]:
     """Shuffle each class (seeded) and cut it into train/eval/test by the fractions."""
     _check_fractions(split, test)
+    if not isinstance(seed, (int, np.integer)) or seed < 0:
+        raise PaddleCNNError(f"--seed {seed}: give a whole number >= 0")
     rng = np.random.default_rng(seed)
     parts: Dict[str, List[Tuple[str, int]]] = {"train": [], "eval": [], "test": []}
     for label, members in enumerate(files):
