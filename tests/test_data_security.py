@@ -367,3 +367,17 @@ def test_nonsense_data_options_are_one_line_errors(tmp_path, capsys, monkeypatch
     captured = capsys.readouterr()
     assert code in (1, 2) and needle in captured.out + captured.err
     assert "Traceback" not in captured.err and not (tmp_path / "data").exists()
+
+
+def test_a_labels_txt_symlinked_outside_is_not_read(tmp_path):
+    root = tmp_path / "root"
+    png(root / "a.png")
+    (root / "list.txt").write_text("a.png 0\n")
+    (tmp_path / "private.txt").write_text("secret line\n")
+    (root / "labels.txt").symlink_to(tmp_path / "private.txt")
+    with pytest.raises(PaddleCNNError, match=r"labels.txt is a symlink to .*private.txt, outside the dataset"):
+        ListFileDataset(root / "list.txt", mean=(0.5,) * 3, std=(0.5,) * 3)
+    (problem,) = check_list(root / "list.txt")
+    assert "labels.txt is a symlink" in problem.message and "secret" not in problem.message
+    ds = ListFileDataset(root / "list.txt", mean=(0.5,) * 3, std=(0.5,) * 3, allow_outside_root=True)
+    assert ds.class_names == ["secret line"]

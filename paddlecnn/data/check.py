@@ -39,10 +39,10 @@ def check_list(list_file: PathLike, root: Optional[PathLike] = None, num_classes
     if not root.is_dir():
         return [Problem(0, str(root), "root folder not found; pass --root, the folder the paths are relative to",
                         "file")]
-    names = read_class_names(list_file)
-    if num_classes is None and names:
-        num_classes = len(names)
     try:
+        names = read_class_names(list_file, allow_outside_root)
+        if num_classes is None and names:
+            num_classes = len(names)
         entries, problems = parse_list(list_file, root, num_classes)
     except PaddleCNNError as exc:
         return [Problem(0, "", str(exc), "file")]

@@ -75,7 +75,8 @@ class ListFileDataset(paddle.io.Dataset):
                                  "(--root) the folder the list's paths are relative to")
         self.channels = channels
         self.on_error = on_error
-        names = list(class_names) if class_names is not None else read_class_names(self.list_file)
+        names = (list(class_names) if class_names is not None
+                 else read_class_names(self.list_file, self.allow_outside_root))
         if num_classes is None and names:
             num_classes = len(names)
         entries, problems = parse_list(self.list_file, self.root, num_classes)

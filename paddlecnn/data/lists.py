@@ -92,12 +92,20 @@ def resolve_root(list_file: PathLike, root: Optional[PathLike] = None,
     return target
 
 
-def read_class_names(list_file: PathLike) -> Optional[List[str]]:
-    """Class names from ``labels.txt``/``classes.txt`` next to ``list_file``, else None."""
+def read_class_names(list_file: PathLike, allow_outside_root: bool = False) -> Optional[List[str]]:
+    """Class names from ``labels.txt``/``classes.txt`` next to ``list_file``, else None.
+
+    A names file that is a symlink to outside the list's folder is refused (it would show
+    another file's lines as class names), unless ``allow_outside_root``.
+    """
     folder = Path(list_file).parent
     for name in CLASS_NAME_FILES:
         path = folder / name
         if path.is_file():
+            real = os.path.realpath(path)
+            if not allow_outside_root and not is_inside(real, os.path.realpath(folder)):
+                raise PaddleCNNError(f"{path} is a symlink to {real}, outside the dataset folder; copy the "
+                                     f"names in, pass class_names=, or {_OPT_IN} if you trust it")
             names = [line.strip() for line in path.read_text(encoding="utf-8-sig").splitlines()]
             while names and not names[-1]:
                 names.pop()
