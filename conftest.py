@@ -13,6 +13,12 @@ import paddlecnn.runtime  # noqa: E402,F401  (threads and the MKL path before pa
 import paddle  # noqa: E402
 
 
+def pytest_configure(config):
+    # pytest resets warning filters for every test: give it the package's one list.
+    for message in paddlecnn.runtime.QUIET_WARNINGS:
+        config.addinivalue_line("filterwarnings", f"ignore:{message}")
+
+
 @pytest.fixture(autouse=True)
 def _seeded():
     """Every test starts from the same paddle RNG state."""

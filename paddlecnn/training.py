@@ -458,7 +458,7 @@ class _Session:
     def plain_layers(self) -> None:
         """Undo :func:`_speed_up_layers`: FastConv2D/FastMaxPool2D back to paddle's layers (same parameters)."""
         if self.fast_convs or self.fast_pools:
-            from .models import fastconv
+            from .accel import fastconv
 
             fastconv.disable(self.net)
             self.fast_convs = self.fast_pools = 0
@@ -762,7 +762,7 @@ def _speed_up_layers(net: paddle.nn.Layer, setting, device: str) -> Tuple[int, i
     "auto" does it on the CPU only: the fixes target paddle's CPU kernels (docs/performance.md),
     a GPU's cuDNN convolution adds its bias in the same kernel.
     """
-    from .models import fastconv
+    from .accel import fastconv
 
     if setting is True or (setting == "auto" and not device.startswith("gpu")):
         return fastconv.enable(net), fastconv.enable_pools(net)

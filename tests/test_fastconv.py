@@ -4,7 +4,7 @@ import paddle
 import paddle.nn as nn
 import pytest
 
-from paddlecnn.models import fastconv
+from paddlecnn.accel import fastconv
 
 
 def _net() -> nn.Sequential:

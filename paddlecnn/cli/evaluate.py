@@ -9,17 +9,17 @@ import argparse
 from pathlib import Path
 
 from ..errors import PaddleCNNError
+from .common import add_run_command
 
 
 def add_parser(subparsers) -> None:
     from ..evaluation import METHODS
 
-    p = subparsers.add_parser(
-        "evaluate", help="loss, top-1/top-5, per-class accuracy and confusion matrix of a trained run",
+    p = add_run_command(
+        subparsers, "evaluate", help="loss, top-1/top-5, per-class accuracy and confusion matrix of a trained run",
         description="Evaluate a run folder or checkpoint with a test-time method: center (one centre crop), "
                     "ten_crop (AlexNet), dense (VGG's fully-convolutional, multi-scale with --scales), "
                     "multi_crop+dense, or ensemble (posteriors of several runs averaged).")
-    p.add_argument("run", help="run folder (logs/...) or .pdparams/.pdckpt file")
     p.add_argument("--data", default=None,
                    help="built-in dataset name or list file (default: the run's own data)")
     p.add_argument("--split", default="test", help="split of a built-in dataset or data folder (default: test)")

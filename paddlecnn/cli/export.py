@@ -7,16 +7,17 @@ from __future__ import annotations
 
 import argparse
 
+from .common import add_run_command
+
 TOLERANCE = 1e-4  # largest acceptable |exported - dygraph| logit
 
 
 def add_parser(subparsers) -> None:
-    p = subparsers.add_parser(
-        "export", help="static inference model (paddle.jit.save) and optional ONNX",
+    p = add_run_command(
+        subparsers, "export", help="static inference model (paddle.jit.save) and optional ONNX",
         description="Export a run for deployment: model.json + model.pdiparams for paddle.jit.load and paddle "
                     "Inference, meta.json (classes, input shape, mean/std), and model.onnx with --onnx "
                     "(needs pip install 'paddlecnn[onnx]').")
-    p.add_argument("run", help="run folder (logs/...) or .pdparams/.pdckpt file")
     p.add_argument("--out", required=True, help="output folder (created if missing)")
     p.add_argument("--onnx", action="store_true", help="also write model.onnx with paddle2onnx")
     p.add_argument("--opset", type=int, default=13, help="ONNX opset (default 13)")

@@ -15,14 +15,14 @@ import argparse
 import sys
 
 from ..errors import PaddleCNNError
+from .common import add_run_command
 
 
 def add_parser(subparsers) -> None:
-    p = subparsers.add_parser(
-        "predict", help="top-k classes of images; first-layer filters; feature nearest neighbours",
+    p = add_run_command(
+        subparsers, "predict", help="top-k classes of images; first-layer filters; feature nearest neighbours",
         description="Predict image files or folders with a trained run, printing class names and probabilities. "
                     "Exit code 1 when any image could not be read.")
-    p.add_argument("run", help="run folder (logs/...) or .pdparams/.pdckpt file")
     p.add_argument("images", nargs="*", help="image files and/or folders (searched recursively)")
     p.add_argument("--topk", type=int, default=5, help="classes shown per image (default 5)")
     p.add_argument("--batch-size", type=int, default=16, help="images per forward pass (default 16)")

@@ -6,16 +6,14 @@ training step. torch is optional (``pip install paddlecnn[bench]``).
 """
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Tuple
+from typing import Tuple
 
 import numpy as np
 import paddle
 import paddle.nn as nn
 
-from .errors import PaddleCNNError
-
-if TYPE_CHECKING:
-    from .bench import Timing
+from ..errors import PaddleCNNError
+from .timing import Timing, time_steps
 
 
 def torch_available() -> bool:
@@ -39,7 +37,7 @@ def torch_twin(model: nn.Layer):
     """
     import torch.nn as tnn
 
-    from .models.layers import Inception
+    from ..models.layers import Inception
 
     class Concat(tnn.Module):
         def __init__(self, branches):
@@ -174,7 +172,5 @@ def bench_torch(twin, x: np.ndarray, y: np.ndarray, threads: int, steps: int = 5
         loss.backward()
         opt.step()
         opt.zero_grad(set_to_none=True)
-
-    from .bench import time_steps   # here, not at the top: bench imports this module
 
     return time_steps(step, len(x), steps, warmup, sync=lambda: None)

@@ -18,10 +18,15 @@ import tempfile
 import time
 from pathlib import Path
 
-from .errors import PaddleCNNError
+from .. import runtime
+from ..accel import fastconv
+from ..errors import PaddleCNNError
+from .children import child_env
+from .steps import paddle_step, synthetic_batch
+from .timing import Timing
 
 # The launcher runs a script file, not a module: this is the whole script.
-_CHILD = "import sys\nfrom paddlecnn.bench_parallel import child\nchild(sys.argv[1])\n"
+_CHILD = f"import sys\nfrom {__name__} import child\nchild(sys.argv[1])\n"
 
 
 def child(spec: str) -> None:
@@ -31,9 +36,7 @@ def child(spec: str) -> None:
     import paddle
     import paddle.distributed as dist
 
-    from . import runtime
-    from .bench import paddle_step, synthetic_batch
-    from .models import create, fastconv
+    from ..models import create
 
     s = json.loads(spec)
     dist.init_parallel_env()
@@ -62,9 +65,7 @@ def bench_data_parallel(name: str, options: dict, batch_size: int, processes: in
                         warmup: int = 2, num_classes: int = 10, timeout: float = 900):
     """Seconds per step of ``processes`` one-thread processes training ``name`` data-parallel on one
     batch of ``batch_size`` images (each rank gets ``batch_size // processes``); returns a
-    :class:`~paddlecnn.bench.Timing` counting the whole batch."""
-    from .bench import Timing, _child_env
-
+    :class:`~paddlecnn.bench.timing.Timing` counting the whole batch."""
     if processes < 2 or batch_size % processes:
         raise PaddleCNNError(f"data parallel needs 2 or more processes that divide the batch: "
                              f"{processes} processes, batch {batch_size}")
@@ -73,7 +74,7 @@ def bench_data_parallel(name: str, options: dict, batch_size: int, processes: in
         script.write_text(_CHILD)
         spec = json.dumps({"name": name, "options": options, "batch_size": batch_size, "steps": steps,
                            "warmup": warmup, "num_classes": num_classes, "out": str(out)})
-        env = _child_env({"OMP_NUM_THREADS": "1"})     # this package importable, one thread per process
+        env = child_env({"OMP_NUM_THREADS": "1"})     # this package importable, one thread per process
         cmd = [sys.executable, "-m", "paddle.distributed.launch", "--nproc_per_node", str(processes),
                "--log_dir", str(Path(tmp) / "launch"), str(script), spec]
         proc = subprocess.run(cmd, cwd=tmp, env=env, capture_output=True, text=True, timeout=timeout)
