@@ -12,6 +12,10 @@ name           what (all materialised under ``paths.data_dir()`` on first use)
                at 224x224), the PaddlePaddle tutorial's Caltech-16 layout; see :mod:`.shapes16`
 =============  ==============================================================
 
+Each declares its training augmentation (:func:`default_transform`): ``shift`` for all
+three (digits and silhouettes are never mirrored), ``basic`` for a user's list or
+folder unless its ``dataset.json`` says ``{"transform": ...}``.
+
 Each becomes image files plus list files, exactly what a user brings, so built-in
 and user data share one code path. A dataset is built in a temporary folder and
 renamed into place, so concurrent processes (DataLoader workers, a 2-process
