@@ -89,7 +89,7 @@ def predict(model_or_checkpoint: ModelLike, images: Union[PathLike, Sequence[Pat
             arrays.append(np.asarray(transform(open_image(f, channels)), dtype=np.float32))
             where.append(i)
         except ImageError as exc:
-            results[i].error = str(exc)
+            results[i].error = exc.reason   # the file is results[i].path
     names = list(class_names or info.get("class_names") or getattr(model, "class_names", None) or [])
     with paddle.no_grad():
         for start in range(0, len(arrays), batch_size):

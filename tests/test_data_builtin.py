@@ -156,3 +156,21 @@ def test_cli_prepare_and_stats_keep_the_builtin_usable(tmp_path, monkeypatch, ca
     stats = builtin.read_stats(tmp_path / "shapes16")
     assert stats["images"] == 16 and stats["version"] == builtin.VERSIONS["shapes16"]
     assert materialise("shapes16") == tmp_path / "shapes16"  # still recognised as complete
+
+
+def test_each_dataset_declares_its_training_transform(tmp_path):
+    from paddlecnn.data import default_transform, transforms
+    from paddlecnn.data.transforms import RandomFlip
+
+    # digits and silhouettes are never mirrored by default; a photo folder may be
+    for name in ("mnist5k", "animals10", "shapes16", "shapes16-224"):
+        assert default_transform(name) == "shift"
+        pipe = transforms.build(default_transform(name), 28)
+        assert not any(isinstance(op, RandomFlip) for op in pipe._tail)
+    (tmp_path / "train.txt").write_text("a.png 0\n")
+    assert default_transform(tmp_path / "train.txt") == "basic" == default_transform(tmp_path)
+    (tmp_path / "dataset.json").write_text('{"transform": "shift"}')     # your own digits declare it
+    assert default_transform(tmp_path / "train.txt") == "shift"
+    (tmp_path / "dataset.json").write_text('{"transform": "mirror"}')
+    with pytest.raises(PaddleCNNError, match=r"dataset.json: \"transform\": 'mirror' is not a preset"):
+        default_transform(tmp_path)

@@ -34,9 +34,9 @@ def tiny_set(tmp_path, n_per_class=3, classes=("cat", "dog")):
 # ------------------------------------------------------------------- list parsing
 def test_parse_list_label_is_last_field_paths_with_spaces_and_comments(tmp_path):
     solid(tmp_path / "my photos" / "a b.jpg", (1, 2, 3))
-    (tmp_path / "l.txt").write_text("# comment\n\nmy photos/a b.jpg 3\n  my photos/a b.jpg\t4  \n")
+    (tmp_path / "l.txt").write_text("# comment\n\nmy photos/a b.jpg 1\n  my photos/a b.jpg\t2  \n")
     entries, problems = parse_list(tmp_path / "l.txt")
-    assert [(e.line, e.path, e.label) for e in entries] == [(3, "my photos/a b.jpg", 3), (4, "my photos/a b.jpg", 4)]
+    assert [(e.line, e.path, e.label) for e in entries] == [(3, "my photos/a b.jpg", 1), (4, "my photos/a b.jpg", 2)]
     assert [(p.line, p.kind) for p in problems] == [(4, "duplicate")]
 
 
@@ -287,7 +287,11 @@ def test_make_lists_stratified_disjoint_complete_and_seeded(tmp_path):
         other = make_lists(root, split=0.75, test=0.1, seed=1, out=tmp_path / "other")
     assert read_pairs(again["train"]) == train                   # same seed, same split
     assert read_pairs(other["train"]) != train and len(read_pairs(other["train"])) == 30
-    ds = ListFileDataset(again["train"])  # dataset.json in out/ points back at the image root
+    # dataset.json in out/ records the image root, outside its own folder: used only when asked
+    with pytest.raises(PaddleCNNError, match=r"again/dataset.json.*outside the folder of dataset.json"):
+        ListFileDataset(again["train"])
+    assert len(ListFileDataset(again["train"], allow_outside_root=True)) == 30
+    ds = ListFileDataset(again["train"], root=root)
     assert len(ds) == 30 and ds.class_names == ["class 0", "class 1", "class 2"]
 
 
@@ -406,3 +410,37 @@ def test_random_head_presets_are_not_kept(tmp_path):
     assert ds._images is not None and ds._heads is None     # random resize/crop: decoded images only
     ds.transform = lambda img: np.zeros((3, 12, 12), np.float32)
     assert ds._heads is None and ds[0][0].shape == (3, 12, 12)
+
+
+# ------------------------------------------------------------------- layering
+def test_data_modules_import_one_way_function_level_imports_included():
+    """Every relative import inside paddlecnn/data (module level or in a function) points down the
+    layers images < lists < stats, transforms < dataset < check, folders, shapes16, builtin."""
+    import ast
+    from pathlib import Path
+
+    import paddlecnn.data as pkg
+
+    folder = Path(pkg.__file__).parent
+    graph = {}
+    for f in folder.glob("*.py"):
+        deps = set()
+        for node in ast.walk(ast.parse(f.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.ImportFrom) and node.level == 1:
+                deps.update([node.module.split(".")[0]] if node.module else [a.name for a in node.names])
+        graph[f.stem] = deps - {f.stem, "__init__"}
+    assert graph["images"] == set() and graph["lists"] == {"images"}
+    assert graph["stats"] <= {"images", "lists"} and graph["transforms"] <= {"images", "lists"}
+    order, seen = [], set()
+
+    def visit(mod, stack):
+        assert mod not in stack, f"import cycle: {' -> '.join(stack + [mod])}"
+        if mod not in seen:
+            for dep in sorted(graph.get(mod, ())):
+                visit(dep, stack + [mod])
+            seen.add(mod)
+            order.append(mod)
+
+    for mod in sorted(graph):
+        visit(mod, [])
+    assert order.index("lists") < order.index("stats") < order.index("dataset") < order.index("builtin")

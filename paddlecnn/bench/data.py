@@ -45,7 +45,7 @@ def bench_data(input_size: int, channels: int = 3, preset: str = "basic", worker
     (num_workers, cache). The clock starts at the first batch (worker start-up and
     the cache fill are excluded, as they happen once per run).
     """
-    from ..data.lists import ListFileDataset
+    from ..data.dataset import ListFileDataset
 
     rows = []
     with tempfile.TemporaryDirectory() as folder:

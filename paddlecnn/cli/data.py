@@ -2,9 +2,9 @@
 
 ::
 
-    python -m paddlecnn data make-lists ROOT --split 0.75 [--test 0.1] --seed 0 [--out DIR]
+    python -m paddlecnn data make-lists ROOT --split 0.75 [--test 0.1] --seed 0 [--out DIR] [--force]
     python -m paddlecnn data stats LIST [--root ROOT] [--out stats.json]
-    python -m paddlecnn data check LIST [--root ROOT] [--num-classes K]
+    python -m paddlecnn data check LIST [--root ROOT] [--num-classes K] [--allow-outside-root]
     python -m paddlecnn data prepare {shapes16,mnist5k,animals10} [--size 224]
     python -m paddlecnn data caltech16 101_ObjectCategories --classes a,b,... --out DIR
     python -m paddlecnn data list
@@ -29,6 +29,9 @@ def add_parser(subparsers) -> None:
     m.add_argument("--test", type=float, default=0.0, help="test fraction of each class (default 0: no test.txt)")
     m.add_argument("--seed", type=int, default=0, help="shuffle seed (default 0)")
     m.add_argument("--out", default=None, help="folder for the lists (default: ROOT)")
+    m.add_argument("--force", action="store_true",
+                   help="replace a train.txt/eval.txt/test.txt/labels.txt that make-lists did not write "
+                        "(default: refuse, naming the file); a symlinked target is refused always")
     m.set_defaults(func=run_make_lists)
 
     s = actions.add_parser("stats", help="per-channel mean/std of a list's images (prints and saves JSON)")
@@ -44,6 +47,9 @@ def add_parser(subparsers) -> None:
     c.add_argument("--root", default=None, help="folder the list's paths are relative to (default: its folder)")
     c.add_argument("--num-classes", type=int, default=None,
                    help="labels must be < K (default: the names in labels.txt next to the list)")
+    c.add_argument("--allow-outside-root", action="store_true",
+                   help="read images that symlinks lead outside the root, and a dataset.json root outside "
+                        "its folder (default: report them); only for data you trust")
     c.set_defaults(func=run_check)
 
     b = actions.add_parser("prepare", help="materialise a built-in dataset under data/ now")
@@ -51,11 +57,13 @@ def add_parser(subparsers) -> None:
     b.add_argument("--size", type=int, default=None, help="shapes16 only: image side (default 64)")
     b.set_defaults(func=run_prepare)
 
-    k = actions.add_parser("caltech16", help="seed 002's 16-class mini set from a Caltech-101 folder")
+    k = actions.add_parser("caltech16", help="the PaddlePaddle tutorial's 16-class mini set from a Caltech-101 folder")
     k.add_argument("src", help="the 101_ObjectCategories folder")
     k.add_argument("--classes", required=True, help="comma-separated class folder names, in label order")
     k.add_argument("--out", required=True, help="output folder (Images/, Train.txt, Eval.txt, Test.txt)")
     k.add_argument("--seed", type=int, default=0)
+    k.add_argument("--force", action="store_true",
+                   help="replace a Train.txt/Eval.txt/Test.txt/labels.txt in --out that this command did not write")
     k.set_defaults(func=run_caltech16)
 
     lst = actions.add_parser("list", help="built-in datasets and transform presets")
@@ -66,13 +74,16 @@ def run_make_lists(args: argparse.Namespace) -> int:
     from ..data import make_lists
     from ..data.lists import parse_list
 
-    written = make_lists(args.root, split=args.split, test=args.test, seed=args.seed, out=args.out)
+    written = make_lists(args.root, split=args.split, test=args.test, seed=args.seed, out=args.out,
+                         force=args.force)
     classes = len(Path(written["labels"]).read_text(encoding="utf-8").splitlines())
     for split in ("train", "eval", "test"):
         if split in written:
-            entries, _ = parse_list(written[split], args.root)
+            entries, _ = parse_list(written[split], args.root, num_classes=classes)
             print(f"{written[split]}: {len(entries)} images")
     print(f"{written['labels']}: {classes} classes")
+    if args.out is not None and Path(args.out).resolve() != Path(args.root).resolve():
+        print(f"the lists' paths are relative to {args.root}: load them with --root {args.root}")
     return 0
 
 
@@ -99,13 +110,13 @@ def run_stats(args: argparse.Namespace) -> int:
 def run_check(args: argparse.Namespace) -> int:
     from ..data.check import check_list, summary
 
-    problems = check_list(args.list, args.root, args.num_classes)
+    problems = check_list(args.list, args.root, args.num_classes, allow_outside_root=args.allow_outside_root)
     for p in problems:
         print(p.describe(args.list))
     if problems:
         print(f"{len(problems)} problem(s) in {args.list}")
         return 1
-    print(summary(args.list, args.root))
+    print(summary(args.list, args.root, allow_outside_root=args.allow_outside_root))
     return 0
 
 
@@ -123,7 +134,7 @@ def run_caltech16(args: argparse.Namespace) -> int:
     from ..data import caltech16_from_101
 
     names = [c.strip() for c in args.classes.split(",") if c.strip()]
-    written = caltech16_from_101(args.src, names, args.out, seed=args.seed)
+    written = caltech16_from_101(args.src, names, args.out, seed=args.seed, force=args.force)
     print(f"{len(names)} classes -> {Path(written['train']).parent} (Train.txt, Eval.txt, Test.txt, labels.txt)")
     return 0
 
@@ -131,9 +142,10 @@ def run_caltech16(args: argparse.Namespace) -> int:
 def run_list(args: argparse.Namespace) -> int:
     from ..data import builtin, transforms
 
-    print("built-in datasets:")
+    print("built-in datasets (training transform when none is given):")
     for name, line in builtin.describe().items():
-        print(f"  {name:<20} {line}")
+        print(f"  {name:<20} {line} [{builtin.default_transform(name)}]")
+    print(f"  {'your list/folder':<20} [{builtin.LIST_DEFAULT_TRANSFORM}, or the \"transform\" of its dataset.json]")
     print("transform presets (s = input size):")
     for name, line in transforms.describe_presets().items():
         print(f"  {name:<20} {line}")

@@ -9,8 +9,12 @@ name           what (all materialised under ``paths.data_dir()`` on first use)
                the PyPI package animal-shape-mnist; its 284 exact duplicates are
                dropped first (9,716 left), then split 80/10/10, stratified
 ``shapes16``   16 synthetic shape/texture classes, RGB, 64x64 (``shapes16-224``
-               at 224x224), seed 002's Caltech-16 layout; see :mod:`.shapes16`
+               at 224x224), the PaddlePaddle tutorial's Caltech-16 layout; see :mod:`.shapes16`
 =============  ==============================================================
+
+Each declares its training augmentation (:func:`default_transform`): ``shift`` for all
+three (digits and silhouettes are never mirrored), ``basic`` for a user's list or
+folder unless its ``dataset.json`` says ``{"transform": ...}``.
 
 Each becomes image files plus list files, exactly what a user brings, so built-in
 and user data share one code path. A dataset is built in a temporary folder and
@@ -20,6 +24,7 @@ distributed run) never see half of one.
 from __future__ import annotations
 
 import gzip
+import json
 import os
 import pickle
 import shutil
@@ -33,14 +38,21 @@ from PIL import Image
 from ..errors import PaddleCNNError
 from ..paths import data_dir
 from . import shapes16 as _shapes16
+from .dataset import ListFileDataset
 from .folders import stratified_split
-from .lists import ListFileDataset, PathLike, stratified_pick, write_list
+from .lists import PathLike, stratified_pick, write_list
 from .stats import STATS_FILE, channel_stats, read_stats, save_stats
+from .transforms import list_presets
 
 ANIMALS = ("bear", "bird", "cat", "cow", "dog", "elephant", "giraffe", "horse", "sheep", "zebra")
 SPLITS = ("train", "eval", "test")
 # Bumped when a dataset's files change: a folder with an older stamp is rebuilt.
 VERSIONS = {"mnist5k": 1, "animals10": 1, "shapes16": 2}
+# The training augmentation each built-in declares (a preset of .transforms). Digits and
+# silhouettes are never mirrored: a mirrored 2, 7 or giraffe outline is not one; shapes16's
+# classes include oriented shapes. Colour photos (list files, folders) default to "basic".
+DEFAULT_TRANSFORMS = {"mnist5k": "shift", "animals10": "shift", "shapes16": "shift"}
+LIST_DEFAULT_TRANSFORM = "basic"
 _SHAPES16_SIZES = (64, 224)
 
 
@@ -52,6 +64,34 @@ def list_builtin() -> List[str]:
 def native_channels(name: str) -> int:
     """1 for the gray digit and silhouette sets, 3 for shapes16."""
     return 3 if name.startswith("shapes16") else 1
+
+
+def default_transform(name_or_list: Union[str, PathLike]) -> str:
+    """The training transform preset a dataset declares, for when the user names none.
+
+    Built-ins: :data:`DEFAULT_TRANSFORMS` (``default_transform("mnist5k") -> "shift"``:
+    shifts, no mirror). A list file or folder: the ``"transform"`` of a ``dataset.json``
+    beside it (``{"transform": "shift"}`` for your own digits), else ``"basic"``.
+    """
+    name = str(name_or_list)
+    base = name.split("-")[0] if name.startswith("shapes16-") else name
+    if base in DEFAULT_TRANSFORMS:
+        return DEFAULT_TRANSFORMS[base]
+    path = Path(name_or_list)
+    meta = (path if path.is_dir() else path.parent) / "dataset.json"
+    if not meta.is_file():
+        return LIST_DEFAULT_TRANSFORM
+    try:
+        declared = json.loads(meta.read_text(encoding="utf-8-sig"))
+    except (OSError, ValueError) as exc:
+        raise PaddleCNNError(f"{meta}: not valid JSON ({exc}); fix or delete it") from None
+    preset = declared.get("transform") if isinstance(declared, dict) else None
+    if preset is None:
+        return LIST_DEFAULT_TRANSFORM
+    if preset not in list_presets():
+        raise PaddleCNNError(f"{meta}: \"transform\": {preset!r} is not a preset; use one of "
+                             f"{', '.join(list_presets())}")
+    return preset
 
 
 # ------------------------------------------------------------------ the raw arrays
@@ -148,6 +188,8 @@ def materialise(name: str, size: Optional[int] = None) -> Path:
                              "or give the path of a list file")
     if size is None:
         size = _shapes16.DEFAULT_SIZE
+    if name == "shapes16" and not (isinstance(size, (int, np.integer)) and size >= 16):
+        raise PaddleCNNError(f"--size {size}: shapes16 is drawn at 16 pixels or more, e.g. --size 64 or 224")
     folder = data_dir() / folder_name(name, size)
     state = _state(folder, name)
     if state == "ready":
@@ -215,18 +257,19 @@ def _named_size(name: str) -> int:
 def load(name_or_list: Union[str, PathLike], split: str = "train", transform: Union[str, Callable, None] = None,
          root: Optional[PathLike] = None, input_size: Optional[int] = None, channels: Optional[int] = None,
          on_error: str = "raise", cache: bool = True, subset: Optional[int] = None,
-         seed: int = 0) -> ListFileDataset:
+         seed: int = 0, allow_outside_root: bool = False) -> ListFileDataset:
     """A dataset by built-in name or list file, as a :class:`ListFileDataset`.
 
     Args:
         name_or_list: ``"shapes16"``, ``"mnist5k"``, ``"animals10"`` (see
             :func:`list_builtin`; ``"shapes16-224"`` for the 224 px drawing), the path
             of a list file, or a folder holding ``train.txt``/``eval.txt``/``test.txt``
-            (or seed 002's ``Train.txt`` ...).
+            (or the PaddlePaddle tutorial's ``Train.txt`` ...).
         split: ``"train"``, ``"eval"`` or ``"test"`` for names and folders; ignored
             for a list file.
         transform: preset name (:func:`paddlecnn.data.transforms.list_presets`), a
-            callable on PIL images, or None = ``"eval"``.
+            callable on PIL images, or None = ``"eval"`` (for training, the dataset's
+            declared augmentation is :func:`default_transform`).
         root: folder of the list's paths (list files only).
         input_size: side of the square images produced; None = the data's own size
             (28 for mnist5k/animals10, 64 for shapes16, 224 for user data of mixed sizes).
@@ -236,6 +279,8 @@ def load(name_or_list: Union[str, PathLike], split: str = "train", transform: Un
         cache: keep decoded images in memory (decoded once, here).
         subset: keep a seeded, stratified subset of this many samples (quick runs).
         seed: the subset's seed.
+        allow_outside_root: follow symlinks and a ``dataset.json`` root out of the dataset
+            folder (list files only; see :class:`ListFileDataset`).
 
     >>> train = load("mnist5k", "train", transform="basic")       # doctest: +SKIP
     >>> x, y = train[0]; x.shape, y                                # doctest: +SKIP
@@ -260,7 +305,8 @@ def load(name_or_list: Union[str, PathLike], split: str = "train", transform: Un
                                  "nor an existing list file or folder")
         channels = channels or 3
     dataset = ListFileDataset(list_file, root=root, transform=transform, channels=channels,
-                              on_error=on_error, cache=False, input_size=input_size)
+                              on_error=on_error, cache=False, input_size=input_size,
+                              allow_outside_root=allow_outside_root)
     if subset is not None:
         if subset < 1:
             raise PaddleCNNError(f"subset={subset}: give a positive number of samples")

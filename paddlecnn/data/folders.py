@@ -1,13 +1,21 @@
 """Class folders (``root/<class>/<image>``) -> seeded, stratified list files.
 
-The layout of seed 004's ``flower_photos`` and Caltech-101's ``101_ObjectCategories``.
+The layout of the VGG paper notes' ``flower_photos`` and Caltech-101's ``101_ObjectCategories``.
 Classes are numbered in sorted folder-name order; ``labels.txt`` holds the names.
+
+Writing into a user's folder never destroys their work: files are written through a
+fresh, unpredictably named temp file and renamed into place (never through a
+symlink planted at the target), and a ``train.txt``/``labels.txt`` ... that
+``make_lists`` did not write itself (or that was edited since) is replaced only with
+``force=True`` (``--force``). ``.paddlecnn-lists.json`` remembers what it wrote.
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
+import tempfile
 import warnings
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence, Tuple
@@ -16,7 +24,7 @@ import numpy as np
 
 from ..errors import PaddleCNNError
 from .images import IMAGE_EXTENSIONS
-from .lists import PathLike, write_list
+from .lists import PathLike, format_list
 
 
 def scan_class_folders(root: PathLike) -> Tuple[List[str], List[List[str]]]:
@@ -72,6 +80,8 @@ def stratified_split(files: Sequence[Sequence[str]], split: float, test: float,
                      seed: int) -> Dict[str, List[Tuple[str, int]]]:
     """Shuffle each class (seeded) and cut it into train/eval/test by the fractions."""
     _check_fractions(split, test)
+    if not isinstance(seed, (int, np.integer)) or seed < 0:
+        raise PaddleCNNError(f"--seed {seed}: give a whole number >= 0")
     rng = np.random.default_rng(seed)
     parts: Dict[str, List[Tuple[str, int]]] = {"train": [], "eval": [], "test": []}
     for label, members in enumerate(files):
@@ -83,14 +93,81 @@ def stratified_split(files: Sequence[Sequence[str]], split: float, test: float,
     return parts
 
 
+# What make_lists wrote: {file name: sha256 of its text}. A file whose hash matches is
+# ours and may be rewritten; anything else in the folder is the user's.
+MANIFEST = ".paddlecnn-lists.json"
+
+
+def _safe_write_text(path: PathLike, text: str) -> Path:
+    """Write ``text`` to ``path`` atomically without following a symlink.
+
+    The bytes go to a temp file created exclusively with an unpredictable name and
+    no-follow (``tempfile.mkstemp``), then renamed over ``path``; a rename replaces a link
+    rather than writing through it, and a symlinked target is refused up front, by name.
+    """
+    # TODO(lead): use paddlecnn.io.atomic_write_text
+    path = Path(path)
+    if path.is_symlink():
+        raise PaddleCNNError(f"{path} is a symlink (to {os.readlink(path)}); refusing to write through it: "
+                             "remove the link and run again")
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            os.fchmod(f.fileno(), 0o644)   # mkstemp's 0600: list files are meant to be shared
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.lexists(tmp):
+            os.unlink(tmp)
+        raise
+    return path
+
+
+def _sha256(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def _read_manifest(out: Path) -> Dict[str, str]:
+    path = out / MANIFEST
+    if path.is_symlink() or not path.is_file():
+        return {}
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def _refuse_overwrites(out: Path, names: Sequence[str], force: bool) -> Dict[str, str]:
+    """Raise, naming the file, before anything is written: a symlink among the targets
+    (always), or an existing file make_lists did not write (unless ``force``)."""
+    ours = _read_manifest(out)
+    for name in list(names) + [MANIFEST]:
+        path = out / name
+        if path.is_symlink():
+            raise PaddleCNNError(f"{path} is a symlink (to {os.readlink(path)}); make-lists never writes "
+                                 "through one: remove the link (or use --out another folder)")
+        if name == MANIFEST or force or not path.exists():
+            continue
+        if path.is_dir() or ours.get(name) != _sha256(path.read_text(encoding="utf-8", errors="replace")):
+            raise PaddleCNNError(f"{path} already exists and was not written by make-lists (or was edited "
+                                 "since); pass --force (force=True) to replace it, or --out another folder")
+    return ours
+
+
 def make_lists(root: PathLike, split: float = 0.75, test: float = 0.0, seed: int = 0,
-               out: Optional[PathLike] = None) -> Dict[str, Path]:
+               out: Optional[PathLike] = None, force: bool = False) -> Dict[str, Path]:
     """Write ``train.txt``, ``eval.txt`` (and ``test.txt`` when ``test`` > 0) and ``labels.txt``.
 
     Every image is in exactly one list; each class is split with the same fractions
     (``split`` for training, ``test`` for testing, the rest for evaluation); the same
-    ``seed`` gives the same lists. Paths are relative to ``root``; when ``out`` is
-    another folder, a ``dataset.json`` there points back to ``root``.
+    ``seed`` gives the same lists. Paths are relative to ``root``. When ``out`` is
+    another folder, a ``dataset.json`` there records ``root``; as it points outside its
+    own folder, load those lists with ``root=`` (``--root``) or ``allow_outside_root=True``.
+    An existing file make_lists did not write is replaced only with ``force``; a
+    symlinked target is always refused.
     Returns ``{"train": path, "eval": path, ["test": path,] "labels": path}``.
     """
     root = Path(root)
@@ -99,28 +176,57 @@ def make_lists(root: PathLike, split: float = 0.75, test: float = 0.0, seed: int
     out = Path(out) if out is not None else root
     out.mkdir(parents=True, exist_ok=True)
     parts = stratified_split(files, split, test, seed)
-    written = {"train": write_list(out / "train.txt", parts["train"]),
-               "eval": write_list(out / "eval.txt", parts["eval"])}
+    texts = {"train.txt": format_list(parts["train"]), "eval.txt": format_list(parts["eval"])}
     if test > 0:
-        written["test"] = write_list(out / "test.txt", parts["test"])
-    written["labels"] = out / "labels.txt"
-    written["labels"].write_text("".join(f"{n}\n" for n in names), encoding="utf-8")
+        texts["test.txt"] = format_list(parts["test"])
+    texts["labels.txt"] = "".join(f"{n}\n" for n in names)
     if out.resolve() != root.resolve():
-        (out / "dataset.json").write_text(json.dumps({"root": os.path.relpath(root, out)}) + "\n",
-                                          encoding="utf-8")
-    return written
+        texts["dataset.json"] = json.dumps({"root": os.path.relpath(root, out)}) + "\n"
+    ours = _write_owned(out, texts, force)
+    _drop_stale_test(out, texts, ours)
+    return {name[:-4]: out / name for name in texts if name.endswith(".txt")}
+
+
+def _write_owned(out: Path, texts: Dict[str, str], force: bool) -> Dict[str, str]:
+    """Write ``{file name: text}`` into ``out`` (after :func:`_refuse_overwrites`) and record
+    them in the manifest; returns the manifest as it was before."""
+    ours = _refuse_overwrites(out, texts, force)
+    for name, text in texts.items():
+        _safe_write_text(out / name, text)
+    _safe_write_text(out / MANIFEST, json.dumps({n: _sha256(t) for n, t in texts.items()}, indent=1) + "\n")
+    return ours
+
+
+def _drop_stale_test(out: Path, texts: Dict[str, str], ours: Dict[str, str]) -> None:
+    """A test.txt of an earlier make-lists run would overlap the new train.txt: remove it
+    when it is ours and unedited, warn when it is the user's."""
+    stale = out / "test.txt"
+    if "test.txt" in texts or stale.is_symlink() or not stale.is_file():
+        return
+    if ours.get("test.txt") == _sha256(stale.read_text(encoding="utf-8", errors="replace")):
+        stale.unlink()
+    else:
+        warnings.warn(f"{stale} was left as it is; it is not from these lists and may share images with "
+                      "the new train.txt", stacklevel=3)
+
+
+def _caltech_texts(class_names: Sequence[str], parts: Dict[str, List[Tuple[str, int]]]) -> Dict[str, str]:
+    texts = {name: format_list(parts[split]) for split, name in
+             (("train", "Train.txt"), ("eval", "Eval.txt"), ("test", "Test.txt"))}
+    texts["labels.txt"] = "".join(f"{n}\n" for n in class_names)
+    return texts
 
 
 def write_caltech_layout(out: Path, class_names: Sequence[str], parts: Dict[str, List[Tuple[str, int]]]) -> None:
-    """Seed 002's list names: ``Train.txt``, ``Eval.txt``, ``Test.txt`` and ``labels.txt``."""
-    for split, name in (("train", "Train.txt"), ("eval", "Eval.txt"), ("test", "Test.txt")):
-        write_list(out / name, parts[split])
-    (out / "labels.txt").write_text("".join(f"{n}\n" for n in class_names), encoding="utf-8")
+    """The PaddlePaddle tutorial's list names: ``Train.txt``, ``Eval.txt``, ``Test.txt`` and ``labels.txt``
+    (into a fresh folder, e.g. a built-in's temporary one; never through a symlink)."""
+    for name, text in _caltech_texts(class_names, parts).items():
+        _safe_write_text(out / name, text)
 
 
 def caltech16_from_101(src_101_folder: PathLike, class_names: Sequence[str], out: PathLike,
-                       split: float = 0.8, test: float = 0.1, seed: int = 0) -> Dict[str, Path]:
-    """Seed 002's Caltech mini set: copy the images of ``class_names`` (folders of
+                       split: float = 0.8, test: float = 0.1, seed: int = 0, force: bool = False) -> Dict[str, Path]:
+    """The PaddlePaddle tutorial's Caltech mini set: copy the images of ``class_names`` (folders of
     ``101_ObjectCategories``) to ``out/Images/<class>/`` and write the seeded,
     stratified ``Train.txt``/``Eval.txt``/``Test.txt`` + ``labels.txt`` (label k =
     ``class_names[k]``). Load with ``paddlecnn.data.load(out + "/Train.txt")``.
@@ -143,11 +249,15 @@ def caltech16_from_101(src_101_folder: PathLike, class_names: Sequence[str], out
     parts = stratified_split(files, split, test, seed)
     for split_name in parts:
         parts[split_name] = [(f"Images/{p}", y) for p, y in parts[split_name]]
+    out.mkdir(parents=True, exist_ok=True)
+    _refuse_overwrites(out, ("Train.txt", "Eval.txt", "Test.txt", "labels.txt"), force)   # before any copy
     for members in files:
         for rel in members:
             target = out / "Images" / rel
             target.parent.mkdir(parents=True, exist_ok=True)
+            if target.is_symlink():
+                raise PaddleCNNError(f"{target} is a symlink; refusing to copy through it: remove the link")
             shutil.copy2(src / rel, target)
-    write_caltech_layout(out, class_names, parts)
+    _write_owned(out, _caltech_texts(class_names, parts), force)
     return {"train": out / "Train.txt", "eval": out / "Eval.txt", "test": out / "Test.txt",
             "labels": out / "labels.txt"}

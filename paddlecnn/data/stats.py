@@ -1,6 +1,7 @@
 """Per-channel mean and standard deviation of a training set, in [0, 1] units.
 
-Seeds 000 and 001 subtract the training set's mean colour before training; we also
+The VGG16-on-ImageNet chapter and the Caffe AlexNet tutorial subtract the training
+set's mean colour before training; we also
 divide by the std. ``stats.json`` next to a list file caches the numbers, so they are
 computed once per dataset::
 
@@ -15,10 +16,11 @@ from pathlib import Path
 from typing import Dict, Optional
 
 import numpy as np
+from PIL import Image
 
 from ..errors import PaddleCNNError
 from .images import ImageError, open_image
-from .lists import PathLike, parse_list, resolve_root, stratified_pick
+from .lists import PathLike, is_inside, parse_list, resolve_root, stratified_pick
 
 STATS_FILE = "stats.json"
 # Images sampled when stats are computed implicitly (a dataset opened with no
@@ -40,12 +42,15 @@ def channel_stats(list_file: PathLike, root: Optional[PathLike] = None, channels
     """
     root = resolve_root(list_file, root)
     entries, _ = parse_list(list_file, root)
+    real_root = os.path.realpath(root)
     if max_images is not None and len(entries) > max_images:
         entries = [entries[i] for i in stratified_pick([e.label for e in entries], max_images, seed)]
     total = total_sq = None
     pixels, used, sizes = 0, 0, set()
     for entry in entries:
         path = os.path.join(root, entry.path)
+        if not is_inside(os.path.realpath(path), real_root):
+            continue   # a symlink out of the dataset: never read (data check names it)
         if channels is None:
             channels = _native_channels(path)
             if channels is None:
@@ -72,12 +77,10 @@ def channel_stats(list_file: PathLike, root: Optional[PathLike] = None, channels
 
 
 def _native_channels(path: str) -> Optional[int]:
-    from PIL import Image
-
     try:
-        with Image.open(path) as img:
+        with Image.open(path) as img:   # the header only: a bomb is not decoded here
             return 1 if img.mode in _GRAY_MODES else 3
-    except (OSError, SyntaxError, ValueError):
+    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError):
         return None
 
 

@@ -13,13 +13,13 @@ preset                 what it does (s = input_size, r = round(s * 256 / 224))
 ``basic``              ``eval`` + pad s/8 (edge), random crop s, horizontal flip
 ``shift``              ``basic`` without the flip (digits, letters)
 ``alexnet``            resize r, random crop s, flip, PCA lighting std 0.1
-                       (seeds 001/003)
+                       (the Caffe AlexNet tutorial, the AlexNet paper)
 ``vgg_scale_jitter``   resize the shorter side to S ~ U[r, round(s*512/224)],
-                       random crop s, flip (seed 004's S in [256, 512])
+                       random crop s, flip (the VGG paper's S in [256, 512])
 ``mx_aug``             resize r, rotate +-15 deg, shear 0.1, random crop s, flip
-                       (seed 000's MXNet iterator)
+                       (the VGG16-on-ImageNet chapter's MXNet iterator)
 ``random_resized_crop``  random area 8-100 %, aspect 3/4-4/3, resized to s, flip
-                       (seed 004's PyTorch code)
+                       (the PyTorch code of the VGG paper notes)
 =====================  ==========================================================
 
 Paddle has the resizes, crops, flips and affine warps; this module adds only what
@@ -40,6 +40,8 @@ from PIL import Image
 from paddle.vision import transforms as T
 
 from ..errors import PaddleCNNError
+from .images import ImageError, open_image
+from .lists import image_path, parse_list, resolve_root
 
 # ImageNet's RGB eigen-decomposition in [0, 1] units, as published with AlexNet
 # (55.46, 4.794, 1.148 on the 0-255 scale) and used by fb.resnet.torch. eigval is
@@ -108,12 +110,11 @@ class PCALighting:
     @classmethod
     def from_dataset(cls, dataset, alphastd: float = 0.1, max_images: int = 200,
                      pixels_per_image: int = 1024, seed: int = 0) -> "PCALighting":
-        """Eigen-decomposition of the RGB pixel covariance of ``dataset`` (a ListFileDataset
-        with channels=3, or a list file path), from a seeded sample of images and pixels."""
+        """Eigen-decomposition of the RGB pixel covariance of ``dataset`` (anything with
+        ``len()`` and ``image(i)`` -> PIL image, e.g. a ListFileDataset with channels=3, or
+        a list file path), from a seeded sample of images and pixels."""
         if not hasattr(dataset, "image"):
-            from .lists import ListFileDataset
-
-            dataset = ListFileDataset(dataset, channels=3, mean=(0, 0, 0), std=(1, 1, 1))
+            dataset = _ListImages(dataset)
         rng = np.random.default_rng(seed)
         picks = rng.permutation(len(dataset))[:max_images]
         rows = []
@@ -129,6 +130,25 @@ class PCALighting:
         order = np.argsort(variances)[::-1]
         # std along each axis, the convention of the published ImageNet values
         return cls(alphastd, np.sqrt(np.maximum(variances[order], 0)), vectors[:, order])
+
+
+class _ListImages:
+    """The RGB images of a list file by index (unreadable ones None): enough for
+    :meth:`PCALighting.from_dataset` without the dataset class, which sits above this module."""
+
+    def __init__(self, list_file) -> None:
+        root = resolve_root(list_file)
+        entries, _ = parse_list(list_file, root)
+        self._rels, self._root = [e.path for e in entries], root
+
+    def __len__(self) -> int:
+        return len(self._rels)
+
+    def image(self, i: int) -> Optional[Image.Image]:
+        try:
+            return open_image(image_path(self._root, self._rels[i]), 3)
+        except ImageError:
+            return None
 
 
 # ----------------------------------------------------------------------- PIL images
