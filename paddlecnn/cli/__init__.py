@@ -14,7 +14,7 @@ from typing import List, Optional
 
 from ..errors import PaddleCNNError
 
-SUBCOMMANDS = ("summary", "bench", "evaluate", "predict", "export", "data", "train", "plot")
+SUBCOMMANDS = ("summary", "bench", "evaluate", "predict", "export", "data", "train", "recipes", "plot")
 
 
 def build_parser() -> argparse.ArgumentParser:

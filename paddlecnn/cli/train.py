@@ -32,13 +32,11 @@ from typing import List  # noqa: E402
 
 from ..errors import PaddleCNNError  # noqa: E402
 
-# The no-argument demo: a short run that shows real learning on 2 CPU cores. Adam: with the
-# PaddlePaddle tutorial's Momentum the scaled network barely moves in a few
-# epochs (measured 6% -> 12% eval top-1 in 4 epochs at lr 0.01), with Adam 1e-3 it reaches
-# 19%, 36%, 44%, 57% eval top-1 after epochs 1-4 (chance: 6%).
-DEMO = {"model": "cnn_alltricks", "data": "shapes16", "input_size": 64, "width": 0.25, "epoch_num": 4,
-        "optimizer": "adam", "lr": 0.001}
-DEFAULT_EPOCHS = 10
+# The no-argument demo: a short run that shows real learning on 2 CPU cores: the "cpu" recipe
+# (Adam 1e-3, 64 px, width 0.25), cut to 4 epochs. With the PaddlePaddle tutorial's Momentum
+# the scaled network barely moves in a few epochs (measured 6% -> 12% eval top-1 in 4 epochs
+# at lr 0.01).
+DEMO = {"model": "cnn_alltricks", "data": "shapes16", "recipe": "cpu", "epoch_num": 4}
 
 
 def add_parser(subparsers) -> None:
@@ -50,8 +48,9 @@ def add_parser(subparsers) -> None:
         "train", help="train a model (no arguments: the README's short demo run)",
         description="Train a model with the papers' recipes; logs VisualDL scalars, history.json/csv, "
                     "config.json, checkpoints and best.pdparams to one run folder. Without --model: "
-                    f"the demo ({DEMO['model']} at {DEMO['input_size']} px, width {DEMO['width']}, on "
-                    f"{DEMO['data']}, {DEMO['epoch_num']} epochs, {DEMO['optimizer']} lr {DEMO['lr']}).",
+                    f"the demo ({DEMO['model']} on {DEMO['data']} with the {DEMO['recipe']!r} recipe, "
+                    f"{DEMO['epoch_num']} epochs). Unset recipe options come from --recipe, else the model's "
+                    "default recipe (python -m paddlecnn recipes lists them).",
         epilog="Several processes: --processes P runs this command under python -m paddle.distributed.launch "
                "--nproc_per_node P (data parallel, gloo on the CPU); the same as launching "
                "paddlecnn/cli/train.py [train options] yourself.")
@@ -87,8 +86,8 @@ def _argparse_kind(field) -> dict:
 def _help(field) -> str:
     """The field's help text plus its default, as the config states it (never restated by hand)."""
     text = field.metadata["help"]
-    if field.name == "epoch_num":     # train() needs it; the command line has its own default and the demo's
-        return f"{text} (default {DEFAULT_EPOCHS}; without --model: the demo's {DEMO['epoch_num']})"
+    if field.name == "epoch_num":
+        return f"{text} (unset: the recipe's; without --model: the demo's {DEMO['epoch_num']})"
     if field.default is None or isinstance(field.default, bool) or "(unset:" in text:
         return text
     return f"{text} (default {field.default})"
@@ -124,7 +123,6 @@ def options_from_args(args: argparse.Namespace) -> dict:
         if "model" not in options:  # the demo: fill in what the user did not choose
             for key, value in DEMO.items():
                 options.setdefault(key, value)
-        options.setdefault("epoch_num", DEFAULT_EPOCHS)
     return options
 
 

@@ -58,7 +58,8 @@ class TrainConfig:
     model_options: Optional[Dict[str, Any]] = option(
         None, "extra model constructor option, e.g. act=relu or aux_logits=true (repeatable)",
         flag="--model-option", action="append", metavar="KEY=VALUE")
-    transform: Any = option("basic", "training augmentation preset")
+    transform: Any = option(None, "training augmentation preset (unset: the recipe's, else the data's declared "
+                                  "one: digits and silhouettes are never mirrored)")
     eval_transform: Any = option("eval", "evaluation transform preset")
     subset: Optional[int] = option(None, "train on a seeded, stratified subset of N images")
     eval_subset: Optional[int] = option(None, "evaluate on a subset of N images")
@@ -66,19 +67,25 @@ class TrainConfig:
     cache: bool = option(True, "keep decoded images in memory between epochs")
     on_error: str = option("raise", "unreadable images: stop or skip", choices=("raise", "skip"))
     # recipe
+    recipe: Optional[str] = option(None, "named recipe: optimizer, lr, schedule, batch, epochs, augmentation and "
+                                         "scale in one word (python -m paddlecnn recipes lists them; explicit "
+                                         "flags override single fields; unset: the model's default recipe)", RECIPE)
     epoch_num: Optional[int] = option(None, "number of epochs (passes over the training set); with --resume: "
                                             "the new total", RECIPE, flag="--epochs", resume=True, metavar="N")
-    batch_size: int = option(32, "images per step and process", RECIPE)
-    lr: float = option(0.001, "learning rate; with --resume: a new learning rate", RECIPE, resume=True)
-    optimizer: str = option("momentum", "momentum (0.9), sgd (momentum 0.9 + weight decay 5e-4, the papers), "
-                                        "adam", RECIPE, choices=recipes.OPTIMIZERS)
+    batch_size: Optional[int] = option(None, "images per step and process (unset: the recipe's)", RECIPE)
+    lr: Optional[float] = option(None, "learning rate (unset: the recipe's); with --resume: a new learning rate",
+                                 RECIPE, resume=True)
+    optimizer: Optional[str] = option(None, "momentum, sgd (momentum + weight decay 5e-4, the papers) or adam "
+                                            "(unset: the recipe's)", RECIPE, choices=recipes.OPTIMIZERS)
+    momentum: Optional[float] = option(None, "momentum of the momentum and sgd optimizers (unset: the recipe's, "
+                                             "else 0.9)", RECIPE)
     weight_decay: Optional[float] = option(None, "L2 weight decay (unset: the optimizer's own)", RECIPE)
     schedule: Any = option(None, "LR policy: constant, piecewise, step, plateau, cosine, with options as "
                                  "'step:step_size=30,gamma=0.1,step_per=epoch' or JSON (unset: constant)", RECIPE)
     lr_decay: bool = option(False, "the PaddlePaddle tutorial's decay: lr/10 at 50%% and lr/100 at 75%% of "
                                    "the epochs", RECIPE)
-    warmup_epochs: float = option(0, "linear warm-up length in epochs", RECIPE)
-    label_smoothing: float = option(0.0, "label smoothing epsilon in [0, 1)", RECIPE)
+    warmup_epochs: Optional[float] = option(None, "linear warm-up length in epochs (unset: the recipe's)", RECIPE)
+    label_smoothing: Optional[float] = option(None, "label smoothing epsilon in [0, 1) (unset: the recipe's)", RECIPE)
     aux_weight: float = option(0.3, "weight of GoogLeNet's auxiliary losses", RECIPE)
     init: Optional[str] = option(None, "weight init scheme: normal_0.01, alexnet_paper, msra, xavier (unset: the "
                                        "model's own)", RECIPE)
@@ -128,7 +135,6 @@ class TrainConfig:
 FIELDS = {f.name: f for f in dataclasses.fields(TrainConfig)}
 # Options a resumed run may change; the rest would make it a different run.
 RESUME_CHANGEABLE = frozenset(name for name, f in FIELDS.items() if f.metadata["resume"])
-BATCH_SIZE = TrainConfig.batch_size
 
 # Other libraries' names for our options, for "did you mean" hints.
 _ALIASES = {"learning_rate": "lr", "base_lr": "lr", "lr_rate": "lr", "epochs": "epoch_num", "num_epochs": "epoch_num",
@@ -166,14 +172,37 @@ def resolve(epoch_num, batch_size, model, lr_decay: bool, options: Dict[str, Any
         return validate(_resumed(given, saved, model))
     if _is_layer(model):
         given["model"] = f"<{type(model).__name__}>"     # setup names it (its registry name, if it has one)
-    if given.get("epoch_num") is None or model is None:
-        raise PaddleCNNError("train(epoch_num, batch_size, model): give the number of epochs and a model "
+    if model is None:
+        raise PaddleCNNError("train(epoch_num, batch_size, model): give a model "
                              f"(a paddle.nn.Layer or one of: {', '.join(_model_names())})")
+    if given.get("lr_decay") and given.get("schedule") not in (None, "constant"):
+        raise PaddleCNNError("give either lr_decay=True (--lr-decay) or schedule=... (--schedule), not both")
+    given = with_recipe(given)
     if given.get("lr_decay"):
-        if given.get("schedule") not in (None, "constant"):
-            raise PaddleCNNError("give either lr_decay=True (--lr-decay) or schedule=... (--schedule), not both")
         given["schedule"] = recipes.seed_decay(int(given["epoch_num"]))
     return validate(TrainConfig(**given))
+
+
+def with_recipe(given: Dict[str, Any]) -> Dict[str, Any]:
+    """``given`` with every recipe option it leaves unset taken from its recipe (named by ``recipe``,
+    else the model's default recipe), and the augmentation the data declares when neither sets one."""
+    from .recipe_book import default_recipe, settings
+
+    name = given.get("recipe") or default_recipe(given.get("model"))
+    filled = dict(given, recipe=name)
+    for key, value in settings(name).items():
+        if filled.get(key) is None and value is not None:
+            filled[key] = value
+    if filled.get("transform") is None:
+        filled["transform"] = _declared_transform(filled.get("data"))
+    return filled
+
+
+def _declared_transform(data: Any) -> str:
+    """The augmentation a built-in dataset or a list's dataset.json declares ("basic" for a Dataset object)."""
+    from ..data import default_transform
+
+    return default_transform(data) if isinstance(data, (str, Path)) else "basic"
 
 
 def check_names(options: Dict[str, Any]) -> None:
@@ -254,11 +283,17 @@ def _check_ranges(cfg: TrainConfig) -> None:
         raise PaddleCNNError(f"--label-smoothing (label_smoothing) must be in [0, 1), got {cfg.label_smoothing!r}")
 
 
-def _check_choices(cfg: TrainConfig) -> None:
-    if isinstance(cfg.model, str) and not cfg.model.startswith("<") and cfg.model not in _model_names():
-        close = difflib.get_close_matches(cfg.model, _model_names(), n=3)
-        raise PaddleCNNError(f"unknown model {cfg.model!r}" + (f" (did you mean {', '.join(close)}?)" if close else "")
+def validate_model_name(name: str) -> None:
+    """A registry name, or a PaddleCNNError with a "did you mean"."""
+    if name not in _model_names():
+        close = difflib.get_close_matches(name, _model_names(), n=3)
+        raise PaddleCNNError(f"unknown model {name!r}" + (f" (did you mean {', '.join(close)}?)" if close else "")
                              + f"; choose one of: {', '.join(_model_names())}")
+
+
+def _check_choices(cfg: TrainConfig) -> None:
+    if isinstance(cfg.model, str) and not cfg.model.startswith("<"):
+        validate_model_name(cfg.model)
     if cfg.optimizer not in recipes.OPTIMIZERS:
         raise PaddleCNNError(f"unknown optimizer {cfg.optimizer!r}; choose one of: {', '.join(recipes.OPTIMIZERS)}")
     if cfg.init is not None:

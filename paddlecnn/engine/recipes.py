@@ -57,11 +57,13 @@ _KEYS = {  # accepted keys per policy (besides name and step_per)
 
 
 def build_optimizer(name: str, parameters: Iterable, learning_rate: Union[float, lr_sched.LRScheduler],
-                    weight_decay: Optional[float] = None) -> paddle.optimizer.Optimizer:
+                    weight_decay: Optional[float] = None, momentum: Optional[float] = None
+                    ) -> paddle.optimizer.Optimizer:
     """Optimizer ``name`` (momentum, sgd, adam) over ``parameters``.
 
     ``learning_rate`` is a float or a paddle LRScheduler (see :attr:`LRPolicy.learning_rate`).
-    ``weight_decay`` (L2 coefficient) overrides the recipe's default (``sgd``: 5e-4, others: none).
+    ``weight_decay`` (L2 coefficient) overrides the optimizer's default (``sgd``: 5e-4, others: none);
+    ``momentum`` (momentum and sgd) defaults to 0.9.
     """
     if name not in OPTIMIZERS:
         raise PaddleCNNError(f"unknown optimizer {name!r}; choose one of: {', '.join(OPTIMIZERS)}")
@@ -71,7 +73,7 @@ def build_optimizer(name: str, parameters: Iterable, learning_rate: Union[float,
     parameters = list(parameters)
     if name == "adam":
         return paddle.optimizer.Adam(learning_rate=learning_rate, parameters=parameters, weight_decay=decay)
-    return paddle.optimizer.Momentum(learning_rate=learning_rate, momentum=MOMENTUM,
+    return paddle.optimizer.Momentum(learning_rate=learning_rate, momentum=MOMENTUM if momentum is None else momentum,
                                      parameters=parameters, weight_decay=decay)
 
 

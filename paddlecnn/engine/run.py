@@ -177,7 +177,7 @@ def _setup_optimizer(run: Run) -> None:
     run.cfg = dataclasses.replace(cfg, schedule=schedule)
     run.model = paddle.DataParallel(run.net) if run.world > 1 else run.net   # all-reduces gradients
     run.optimizer = recipes.build_optimizer(cfg.optimizer, run.net.parameters(), run.policy.learning_rate,
-                                            cfg.weight_decay)
+                                            cfg.weight_decay, cfg.momentum)
     run.amp = None if not cfg.amp else ("bfloat16" if cfg.amp == "bfloat16" else "float16")
     run.scaler = paddle.amp.GradScaler(init_loss_scaling=2.0 ** 15) if run.amp == "float16" else None
 
