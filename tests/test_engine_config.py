@@ -18,12 +18,25 @@ from paddlecnn.errors import PaddleCNNError
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 
 
-def test_defaults_are_the_tutorial_recipe():
-    cfg = resolve(3, None, "lenet5", False, {})
-    assert (cfg.lr, cfg.batch_size, cfg.optimizer, cfg.aux_weight, cfg.keep_checkpoints) == (0.001, 32, "momentum",
-                                                                                                0.3, 3)
+def test_unset_options_come_from_the_models_default_recipe():
+    cfg = resolve(3, None, "lenet5", False, {"data": "mnist5k"})
+    assert cfg.recipe == "lenet-cpu"
+    assert (cfg.lr, cfg.batch_size, cfg.optimizer, cfg.aux_weight, cfg.keep_checkpoints) == (0.005, 32, "adam", 0.3, 3)
     assert cfg.schedule == {"name": "constant", "step_per": "epoch"} and cfg.epoch_num == 3
+    assert cfg.transform == "shift"                                   # digits: the data's declared augmentation
+    assert resolve(None, None, "lenet5", False, {}).epoch_num == 10   # the recipe's epochs
     assert resolve(4, 8, "lenet5", True, {}).schedule["name"] == "piecewise"     # lr_decay=True
+
+
+def test_a_named_recipe_sets_every_field_and_explicit_options_win():
+    cfg = resolve(None, None, "alexnet", False, {"recipe": "alexnet-paper", "lr": 0.02})
+    assert (cfg.optimizer, cfg.momentum, cfg.weight_decay, cfg.batch_size, cfg.epoch_num) == ("sgd", 0.9, 5e-4, 128, 90)
+    assert cfg.schedule["name"] == "plateau" and cfg.transform == "alexnet" and cfg.input_size == 224
+    assert cfg.lr == 0.02                                              # the one field given explicitly
+    tutorial = resolve(None, None, "vgg13", False, {"recipe": "tutorial"})
+    assert (tutorial.optimizer, tutorial.lr, tutorial.batch_size, tutorial.epoch_num) == ("momentum", 0.001, 32, 60)
+    with pytest.raises(PaddleCNNError, match="did you mean 'vgg-paper'"):
+        resolve(1, None, "vgg13", False, {"recipe": "vgg_paper"})
 
 
 def test_every_field_has_help_and_a_flag():
