@@ -186,12 +186,13 @@ def resolve(epoch_num, batch_size, model, lr_decay: bool, options: Dict[str, Any
 def with_recipe(given: Dict[str, Any]) -> Dict[str, Any]:
     """``given`` with every recipe option it leaves unset taken from its recipe (named by ``recipe``,
     else the model's default recipe), and the augmentation the data declares when neither sets one."""
-    from .recipe_book import default_recipe, settings
+    from .recipe_book import SCALE_FIELDS, default_recipe, settings
 
     name = given.get("recipe") or default_recipe(given.get("model"))
     filled = dict(given, recipe=name)
+    own_layer = str(given.get("model", "")).startswith("<")
     for key, value in settings(name).items():
-        if filled.get(key) is None and value is not None:
+        if filled.get(key) is None and value is not None and not (own_layer and key in SCALE_FIELDS):
             filled[key] = value
     if filled.get("transform") is None:
         filled["transform"] = _declared_transform(filled.get("data"))

@@ -89,7 +89,14 @@ RECIPES: Dict[str, Dict[str, Any]] = {
         "source": "ours (measured: see docs/recipes.md)", "scale": "cpu",
         **_NONE, "optimizer": "adam", "lr": 0.001, "momentum": None, "batch_size": 32, "epoch_num": 6,
         "input_size": 64, "width": 0.25},
+    "plain": {
+        "about": "for your own paddle.nn.Layer: Momentum 0.9, lr 0.001, batch 32, 10 epochs (the tutorial's "
+                 "optimizer), the data's augmentation, the Layer's own input size",
+        "source": "the PaddlePaddle tutorial's optimizer", "scale": "any",
+        **_NONE, "optimizer": "momentum", "lr": 0.001, "momentum": 0.9, "batch_size": 32, "epoch_num": 10},
 }
+# Options that scale a registry model; a paddle.nn.Layer passed to train() has its own.
+SCALE_FIELDS = ("input_size", "width")
 
 # A model family's default recipe when its registry entry names none.
 _FAMILY_DEFAULT = {"lenet5": "lenet-cpu"}
@@ -113,7 +120,8 @@ def recipe(name: str) -> Dict[str, Any]:
 
 def default_recipe(model: Optional[str]) -> str:
     """The recipe a registry model trains with when none is named: its registry entry's
-    ``default_recipe``, else the CPU recipe of its family, else :data:`FALLBACK`."""
+    ``default_recipe``, else the CPU recipe of its family, else :data:`FALLBACK`; for your
+    own Layer (``"<ClassName>"``) the ``plain`` recipe."""
     if isinstance(model, str) and not model.startswith("<"):
         from .. import models
 
@@ -121,7 +129,7 @@ def default_recipe(model: Optional[str]) -> str:
         if named in RECIPES:
             return named
         return _FAMILY_DEFAULT.get(model, FALLBACK)
-    return FALLBACK
+    return "plain"
 
 
 def settings(name: str) -> Dict[str, Any]:
