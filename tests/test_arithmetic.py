@@ -204,6 +204,7 @@ def _vgg16_macs(size=224, classes=1000):
     return macs + 512 * 7 * 7 * 4096 + 4096 * 4096 + 4096 * classes
 
 
+@pytest.mark.slow
 def test_vgg16_summary_matches_the_paper():
     net = models.create("vgg16")
     s = summary(net, 224)

@@ -35,6 +35,7 @@ def test_sampler_shards_one_permutation_evenly():
     assert list(resumed) == full[3:]                      # skip = start mid-epoch at batch 3
 
 
+@pytest.mark.slow
 def test_two_process_launch_trains_one_run_with_identical_replicas(tmp_path):
     logs, digests = tmp_path / "logs", tmp_path / "digests"
     env = dict(os.environ, PADDLECNN_LOGS=str(logs), PADDLECNN_DIGEST_DIR=str(digests))
@@ -74,6 +75,7 @@ def test_launcher_command_reruns_the_command_without_processes(tmp_path):
         assert sorted(cmd[8:]) == sorted(["--model", "lenet5", "--epochs", "1"])
 
 
+@pytest.mark.slow
 def test_train_processes_runs_under_paddles_launcher(tmp_path):
     logs = tmp_path / "logs"
     env = dict(os.environ, PADDLECNN_LOGS=str(logs))

@@ -103,6 +103,7 @@ def _get(url: str):
         return json.loads(response.read().decode("utf-8"))
 
 
+@pytest.mark.slow
 def test_visualdl_server_reads_the_whole_curve_of_a_resumed_run(tmp_path):
     logs = tmp_path / "logs"
     run = logs / "resumed"

@@ -343,6 +343,7 @@ def uninterrupted(tmp_path_factory):
     return tmp / "out"
 
 
+@pytest.mark.slow
 def test_sigkill_mid_epoch_then_resume_matches_an_uninterrupted_run(tmp_path, uninterrupted):
     script, run, mark = _script(tmp_path), tmp_path / "run", tmp_path / "mark"
     code, _, _ = _start_and_signal(script, run, tmp_path / "killed", mark, signal.SIGKILL, tmp_path)
@@ -358,6 +359,7 @@ def test_sigkill_mid_epoch_then_resume_matches_an_uninterrupted_run(tmp_path, un
     assert config["resumes"][0]["epoch"] == 1
 
 
+@pytest.mark.slow
 def test_ctrl_c_saves_a_checkpoint_and_resume_continues_exactly(tmp_path, uninterrupted):
     script, run, mark = _script(tmp_path), tmp_path / "run", tmp_path / "mark"
     code, stdout, stderr = _start_and_signal(script, run, tmp_path / "stopped", mark, signal.SIGINT, tmp_path)
@@ -431,6 +433,7 @@ def test_cli_without_arguments_is_the_demo():
 
 
 # ---------------------------------------------------------------- LeNet-5 on MNIST
+@pytest.mark.slow
 def test_lenet5_reaches_97_percent_on_mnist5k_test(tmp_path):
     """The classic result at laptop scale: measured 97.2% test top-1 (Adam 0.005, cosine, 10 epochs) in 60-120 s on 2 busy cores."""
     from paddlecnn import data

@@ -102,6 +102,7 @@ def test_concat_block_channels_match_seed():
     assert [c.weight.shape[0] for c in of_type(blocks[0], nn.Conv2D)] == [384, 384, 256, 256, 256, 128]
 
 
+@pytest.mark.slow
 def test_baseline_param_count_by_hand():
     """cnn_baseline, 16 classes, 224x224 input; weights + biases, BN scale + shift, layer by layer."""
     model = create("cnn_baseline", 16)
