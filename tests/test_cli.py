@@ -1,4 +1,8 @@
-"""The command line as a user runs it: ``python -m paddlecnn ...`` in a subprocess, and in-process."""
+"""The command line as a user runs it: ``python -m paddlecnn ...`` in a subprocess, and in-process.
+
+Also: under pytest a CLI run lands in the session's scratch logs folder (conftest.py), and the
+check that fails a session which wrote into the checkout finds new and changed files.
+"""
 import os
 import subprocess
 import sys
