@@ -147,6 +147,7 @@ def test_torch_twin_gives_the_same_logits(name, options):
 
 
 @needs_torch
+@pytest.mark.slow
 def test_torch_twin_refuses_unknown_layers_and_trains():
     class Odd(nn.Layer):
         def forward(self, x):
@@ -159,6 +160,7 @@ def test_torch_twin_refuses_unknown_layers_and_trains():
     assert bench.bench_torch(bench.torch_twin(net), x, y, threads=1, steps=2, warmup=1).images_per_sec > 0
 
 
+@pytest.mark.slow
 def test_speed_variants_start_from_the_same_weights():
     """fastconv / to_static variants compute the same first loss as paddle as built."""
     x, y = bench.synthetic_batch(4, 3, 32)
@@ -234,6 +236,7 @@ def test_cli_bench_rejects_bad_arguments(capsys):
         bench.bench_data_parallel("lenet5", dict(in_channels=1, input_size=16), 8, processes=3)
 
 
+@pytest.mark.slow
 def test_env_ab_runs_each_setting_in_its_own_process():
     out = bench.env_ab("lenet5", dict(in_channels=1, input_size=16), batch_size=2, steps=1, rounds=1, gemm_n=64,
                        variants={"default": {}, "1 thread": {"OMP_NUM_THREADS": "1"}})

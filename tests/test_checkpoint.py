@@ -10,26 +10,7 @@ from paddlecnn import checkpoint as ckpt
 from paddlecnn import models
 from paddlecnn.errors import PaddleCNNError
 from paddlecnn.engine.trainer import train
-
-
-class Quadrants(paddle.io.Dataset):
-    """Class k = a bright square in quadrant k of a noisy 1 x S x S image (learnable in a few steps)."""
-
-    def __init__(self, n=32, seed=0, size=16, classes=4):
-        rng = np.random.RandomState(seed)
-        self.labels = [int(v) for v in rng.randint(0, classes, n)]
-        self.x = rng.normal(0, 0.3, (n, 1, size, size)).astype("float32")
-        h = size // 2
-        for i, k in enumerate(self.labels):
-            r, c = divmod(k, 2)
-            self.x[i, 0, r * h:(r + 1) * h, c * h:(c + 1) * h] += 1.0
-        self.num_classes, self.channels, self.input_size = classes, 1, size
-
-    def __len__(self):
-        return len(self.labels)
-
-    def __getitem__(self, i):
-        return self.x[i], np.int64(self.labels[i])
+from conftest import Quadrants
 
 
 def test_atomic_write_leaves_the_old_file_when_the_write_fails(tmp_path, monkeypatch):
@@ -116,8 +97,8 @@ def test_checkpoint_files_order_and_prune(tmp_path):
 @pytest.fixture(scope="module")
 def lenet_run(tmp_path_factory):
     run = tmp_path_factory.mktemp("runs") / "lenet"
-    history = train(2, 8, "lenet5", data=Quadrants(32), eval_data=Quadrants(16, seed=1), lr=0.05, width=0.5,
-                    run_dir=run, quiet=True, threads=1)
+    history = train(2, 8, "lenet5", data=Quadrants(32, size=16), eval_data=Quadrants(16, seed=1, size=16), lr=0.05,
+                    width=0.5, run_dir=run, quiet=True, threads=1)
     return run, models.create("lenet5", num_classes=4, in_channels=1, input_size=16, width=0.5), history
 
 
@@ -129,7 +110,7 @@ def test_load_model_rebuilds_from_a_run_folder(lenet_run):
     assert (info["num_classes"], info["channels"], info["input_size"]) == (4, 1, 16)
     assert info["model_name"] == "lenet5" and info["model_options"]["width"] == 0.5
     assert info["config"]["versions"]["paddle"] == paddle.__version__
-    x = paddle.to_tensor(Quadrants(4, seed=5).x)
+    x = paddle.to_tensor(Quadrants(4, seed=5, size=16).x)
     best = ckpt.load_weights(run / "best.pdparams")
     trained.set_state_dict(best)
     trained.eval()
@@ -148,7 +129,7 @@ def test_load_model_from_a_checkpoint_file_finds_config_above(lenet_run):
 def test_load_model_of_a_custom_layer_needs_the_layer(tmp_path):
     run = tmp_path / "custom"
     net = _net_for_quadrants()
-    train(1, 8, net, data=Quadrants(16), eval_data=False, run_dir=run, quiet=True, threads=1)
+    train(1, 8, net, data=Quadrants(16, size=16), eval_data=False, run_dir=run, quiet=True, threads=1)
     with pytest.raises(PaddleCNNError, match="load_model\\(path, model=layer\\)"):
         ckpt.load_model(run)
     model, info = ckpt.load_model(run, model=_net_for_quadrants())

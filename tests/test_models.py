@@ -47,6 +47,7 @@ def full_size():
     return {name: create(name) for name in ("alexnet", "alexnet_paper", "googlenet", "lenet")}
 
 
+@pytest.mark.slow
 def test_published_parameter_counts(full_size):
     assert n_params(full_size["alexnet"]) == 62_378_344
     assert n_params(full_size["alexnet_paper"]) == 62_378_344  # one tower; LRN has no weights
@@ -56,6 +57,7 @@ def test_published_parameter_counts(full_size):
     assert n_params(create("lenet5", num_classes=10, in_channels=1, input_size=32)) == 61_706
 
 
+@pytest.mark.slow
 def test_flatten_sizes(full_size):
     # paddle's Linear weight is [in, out]
     assert full_size["alexnet"].classifier.fc6.weight.shape == [256 * 6 * 6, 4096]

@@ -18,25 +18,7 @@ from paddlecnn import runlog
 from paddlecnn.errors import PaddleCNNError
 from paddlecnn.runlog import History
 from paddlecnn.engine.trainer import train
-
-
-class Quadrants(paddle.io.Dataset):
-    """Class k = a bright square in quadrant k of a noisy 1 x 8 x 8 image."""
-
-    def __init__(self, n=32, seed=0, classes=4):
-        rng = np.random.RandomState(seed)
-        self.labels = [int(v) for v in rng.randint(0, classes, n)]
-        self.x = rng.normal(0, 0.3, (n, 1, 8, 8)).astype("float32")
-        for i, k in enumerate(self.labels):
-            r, c = divmod(k, 2)
-            self.x[i, 0, r * 4:(r + 1) * 4, c * 4:(c + 1) * 4] += 1.0
-        self.num_classes, self.channels, self.input_size = classes, 1, 8
-
-    def __len__(self):
-        return len(self.labels)
-
-    def __getitem__(self, i):
-        return self.x[i], np.int64(self.labels[i])
+from conftest import Quadrants
 
 
 def _net():

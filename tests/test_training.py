@@ -17,37 +17,9 @@ import paddlecnn
 from paddlecnn import checkpoint as ckpt
 from paddlecnn.errors import PaddleCNNError
 from paddlecnn.engine.trainer import TrainingDiverged, train
+from conftest import BrokenAt5, Quadrants
 
 REPO = Path(__file__).resolve().parents[1]
-
-
-class Quadrants(paddle.io.Dataset):
-    """Class k = a bright square in quadrant k of a noisy 1 x 8 x 8 image (learnable in a few steps)."""
-
-    def __init__(self, n=32, seed=0, classes=4, size=8):
-        rng = np.random.RandomState(seed)
-        self.labels = [int(v) for v in rng.randint(0, classes, n)]
-        self.x = rng.normal(0, 0.3, (n, 1, size, size)).astype("float32")
-        h = size // 2
-        for i, k in enumerate(self.labels):
-            r, c = divmod(k % 4, 2)
-            self.x[i, 0, r * h:(r + 1) * h, c * h:(c + 1) * h] += 1.0
-        self.num_classes, self.channels, self.input_size = classes, 1, size
-
-    def __len__(self):
-        return len(self.labels)
-
-    def __getitem__(self, i):
-        return self.x[i], np.int64(self.labels[i])
-
-
-class BrokenAt5(Quadrants):
-    """Quadrants whose sample 5 raises, like a corrupt image."""
-
-    def __getitem__(self, i):
-        if i == 5:
-            raise ValueError("sample 5 is broken")
-        return super().__getitem__(i)
 
 
 def small_net(classes=4):
@@ -452,12 +424,22 @@ def test_cli_errors_are_one_line(capsys):
 
 
 def test_cli_without_arguments_is_the_demo():
+    """No flags: the README's main job; a flag the user gives wins; naming a model leaves the demo."""
     from paddlecnn.cli import build_parser
-    from paddlecnn.cli.train import DEMO, options_from_args
+    from paddlecnn.cli.train import options_from_args
+    from paddlecnn.engine.config import resolve
 
-    options = options_from_args(build_parser().parse_args(["train"]))
-    assert options == DEMO
-    assert options_from_args(build_parser().parse_args(["train", "--model", "vgg16"]))["epoch_num"] == 10
+    def config(*flags):
+        options = options_from_args(build_parser().parse_args(["train", *flags]))
+        return resolve(None, None, options.pop("model"), False, options)
+
+    demo = config()     # README: cnn_alltricks at 64x64 px, width 0.25, Adam lr 1e-3, 4 epochs, on shapes16
+    assert (demo.model, demo.data, demo.input_size, demo.width, demo.epoch_num, demo.optimizer, demo.lr) == \
+        ("cnn_alltricks", "shapes16", 64, 0.25, 4, "adam", 0.001)
+    changed = config("--epochs", "2", "--width", "0.5")
+    assert (changed.epoch_num, changed.width, changed.input_size) == (2, 0.5, 64)
+    vgg = config("--model", "vgg16")
+    assert (vgg.model, vgg.recipe, vgg.epoch_num, vgg.width) == ("vgg16", "cpu", 6, 0.25)
 
 
 # ---------------------------------------------------------------- LeNet-5 on MNIST

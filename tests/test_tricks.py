@@ -34,10 +34,22 @@ def of_type(model: nn.Layer, kind) -> list:
     return [layer for layer in model.sublayers() if isinstance(layer, kind)]
 
 
-def test_all_presets_registered_and_presets_are_data():
+def _layout(model: nn.Layer) -> tuple:
+    """Sub-layer names and types, and parameter shapes, in order: everything a preset can change."""
+    return ([(name, type(layer).__name__) for name, layer in model.named_sublayers()],
+            [p.shape for p in model.parameters()])
+
+
+def test_each_preset_is_trickcnn_with_its_keywords_and_no_two_agree():
     assert set(PRESETS) <= set(list_models())
     assert set(tricks.PRESETS) == set(PRESETS)
-    assert all(isinstance(kw, dict) for kw in tricks.PRESETS.values())
+    layouts = {}
+    for name, keywords in tricks.PRESETS.items():
+        made = create(name, 16, input_size=32, width=0.125)
+        assert isinstance(made, tricks.TrickCNN), name
+        assert _layout(made) == _layout(tricks.TrickCNN(16, input_size=32, width=0.125, **keywords)), name
+        layouts[name] = repr(_layout(made))
+    assert len(set(layouts.values())) == len(PRESETS)   # every preset builds a different network
 
 
 @pytest.mark.parametrize("name", PRESETS)
@@ -90,34 +102,37 @@ def test_concat_block_channels_match_seed():
     assert [c.weight.shape[0] for c in of_type(blocks[0], nn.Conv2D)] == [384, 384, 256, 256, 256, 128]
 
 
+@pytest.mark.slow
 def test_baseline_param_count_by_hand():
-    """cnn_baseline, 16 classes, 224x224 input; weights + biases, BN scale + shift."""
-    chans = [3, 64, 128, 256, 512, 1024, 1024]
-    convs = sum(cin * cout * 5 * 5 + cout for cin, cout in zip(chans, chans[1:]))
-    # 3*64*25+64 + 64*128*25+128 + 128*256*25+256 + 256*512*25+512 + 512*1024*25+1024 + 1024*1024*25+1024
-    assert convs == 4_864 + 204_928 + 819_456 + 3_277_312 + 13_108_224 + 26_215_424 == 43_630_208
-    bns = 2 * sum(chans[1:])  # 2 * 3008
-    fc1 = 1024 * 7 * 7 * 1024 + 1024  # 224 / 2**5 = 7
-    fc2 = 1024 * 16 + 16
-    assert convs + bns + fc1 + fc2 == 43_630_208 + 6_016 + 51_381_248 + 16_400 == 95_033_872
+    """cnn_baseline, 16 classes, 224x224 input; weights + biases, BN scale + shift, layer by layer."""
     model = create("cnn_baseline", 16)
+    chans = [3, 64, 128, 256, 512, 1024, 1024]
+    # 3*64*25+64 = 4,864; 204,928; 819,456; 3,277,312; 13,108,224; 1024*1024*25+1024 = 26,215,424
+    assert [n_params(c) for c in of_type(model, nn.Conv2D)] == [cin * cout * 5 * 5 + cout
+                                                                 for cin, cout in zip(chans, chans[1:])]
+    assert sum(n_params(b) for b in of_type(model, nn.BatchNorm2D)) == 2 * sum(chans[1:])   # 6,016
+    # fc1 on the 7x7 map (224 / 2**5 = 7): 51,381,248; fc2: 16,400
+    assert [n_params(fc) for fc in of_type(model, nn.Linear)] == [1024 * 7 * 7 * 1024 + 1024, 1024 * 16 + 16]
     assert n_params(model) == 95_033_872
     assert n_params(create("cnn_sigmoid", 16)) == 95_033_872 - 6_016  # no BN
 
 
 def test_alltricks_param_count_by_hand():
+    model = create("cnn_alltricks", 16)
     chans = [3, 64, 128, 256, 512]
-    convs = sum(cin * cout * 3 * 3 + cout for cin, cout in zip(chans, chans[1:]))  # 1,550,976
+    convs = [cin * cout * 3 * 3 + cout for cin, cout in zip(chans, chans[1:])]   # 1,550,976 in all
 
     def block(cin):  # 1x1 384 | 1x1 384 -> 3x3 256 | 1x1 256 -> 5x5 256 | pool -> 1x1 128
         return (cin * 384 + 384) + (cin * 384 + 384 + 384 * 256 * 9 + 256) + \
             (cin * 256 + 256 + 256 * 256 * 25 + 256) + (cin * 128 + 128)
 
-    assert (convs, block(512), block(1024)) == (1_550_976, 3_114_624, 3_704_448)
-    bns = 2 * (64 + 128 + 256 + 512 + 1024 + 1024)
-    fc = 1024 * 16 + 16  # GAP head: no hidden layer
-    assert convs + block(512) + block(1024) + bns + fc == 8_392_464
-    assert n_params(create("cnn_alltricks", 16)) == 8_392_464
+    blocks = of_type(model, Inception)
+    trunk = [c for c in of_type(model.features, nn.Conv2D) if not any(c in of_type(b, nn.Conv2D) for b in blocks)]
+    assert [n_params(c) for c in trunk] == convs
+    assert [n_params(b) for b in blocks] == [block(512), block(1024)] == [3_114_624, 3_704_448]
+    assert sum(n_params(b) for b in of_type(model, nn.BatchNorm2D)) == 2 * (64 + 128 + 256 + 512 + 1024 + 1024)
+    assert [n_params(fc) for fc in of_type(model, nn.Linear)] == [1024 * 16 + 16]   # GAP head: no hidden layer
+    assert n_params(model) == 8_392_464
 
 
 @pytest.mark.parametrize("name", PRESETS)

@@ -40,6 +40,7 @@ BN_EXTRA = {"vgg11": 2 * (64 + 128 + 2 * 256 + 4 * 512), "vgg13": 2 * (2 * 64 + 
 
 
 @pytest.mark.parametrize("name", ["vgg11_lrn", "vgg16_c"])
+@pytest.mark.slow
 def test_param_count_configs_without_paddle_twin(name, no_init):
     model = create(name, 1000)
     assert n_params(model) == COUNTS[name]
@@ -49,6 +50,7 @@ def test_param_count_configs_without_paddle_twin(name, no_init):
 
 @pytest.mark.parametrize("depth", [11, 13, 16, 19])
 @pytest.mark.parametrize("batch_norm", [False, True])
+@pytest.mark.slow
 def test_matches_paddle_vision_vgg(depth, batch_norm, no_init):
     """Same names and shapes (paddle's state dict loads exactly) and the same logits."""
     name = f"vgg{depth}" + ("_bn" if batch_norm else "")
