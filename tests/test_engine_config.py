@@ -22,7 +22,7 @@ def test_unset_options_come_from_the_models_default_recipe():
     cfg = resolve(3, None, "lenet5", False, {"data": "mnist5k"})
     assert cfg.recipe == "lenet-cpu"
     assert (cfg.lr, cfg.batch_size, cfg.optimizer, cfg.aux_weight, cfg.keep_checkpoints) == (0.005, 32, "adam", 0.3, 3)
-    assert cfg.schedule == {"name": "constant", "step_per": "epoch"} and cfg.epoch_num == 3
+    assert cfg.schedule == {"name": "cosine", "step_per": "epoch"} and cfg.epoch_num == 3
     assert cfg.transform == "shift"                                   # digits: the data's declared augmentation
     assert resolve(None, None, "lenet5", False, {}).epoch_num == 10   # the recipe's epochs
     assert resolve(4, 8, "lenet5", True, {}).schedule["name"] == "piecewise"     # lr_decay=True

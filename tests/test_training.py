@@ -554,3 +554,26 @@ def test_resume_messages_for_config_json_and_deleted_checkpoints(tmp_path):
         p.unlink()
     with pytest.raises(PaddleCNNError, match="history.json records 2 epoch\\(s\\) but their checkpoints are gone"):
         train(3, 8, small_net(), data=Quadrants(32), resume=run, **_quiet())
+
+
+def _gray_list(folder, labels):
+    from PIL import Image
+
+    lines = []
+    for i, label in enumerate(labels):
+        Image.fromarray(np.full((16, 16), 40 * (i % 5), "uint8")).save(folder / f"img{i}.png")
+        lines.append(f"img{i}.png {label}")
+    (folder / "train.txt").write_text("\n".join(lines) + "\n")
+    return folder / "train.txt"
+
+
+def test_gaps_in_the_labels_fail_before_training_unless_num_classes_is_given(tmp_path):
+    """Labels {0, 7} used to build an 8-output model silently; now they are refused, naming the list,
+    and --num-classes keeps the gaps on purpose."""
+    listed = _gray_list(tmp_path, [0, 7] * 4)
+    with pytest.raises(PaddleCNNError, match=r"train\.txt.*skip 6 class\(es\) \(1-6\).*--num-classes"):
+        train(1, 4, "lenet5", data=str(listed), eval_data=False, run_dir=tmp_path / "run", quiet=True)
+    assert not (tmp_path / "run" / "checkpoints").exists()
+    history = train(1, 4, "lenet5", data=str(listed), eval_data=False, num_classes=8, run_dir=tmp_path / "run2",
+                    quiet=True)
+    assert json.loads((history.run_dir / "config.json").read_text())["model_options"]["num_classes"] == 8

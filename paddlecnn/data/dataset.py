@@ -88,6 +88,7 @@ class ListFileDataset(paddle.io.Dataset):
         self._entries = entries
         self.num_classes = num_classes or max(e.label for e in entries) + 1
         self.class_names = names or [str(k) for k in range(self.num_classes)]
+        self.declared_classes = len(names) if names else num_classes   # labels.txt or num_classes=, else None
         self._setup_transform(transform, input_size, mean, std)
         self._images: Optional[list] = None   # decoded images (cache); _heads: their transform heads
         if cache:

@@ -55,6 +55,8 @@ class TrainConfig:
     input_size: Optional[int] = option(None, "square input side in pixels (unset: the model's)")
     channels: Optional[int] = option(None, "image channels to load: 1 (grey) or 3 (RGB) (unset: the data's)")
     width: Optional[float] = option(None, "channel multiplier (1.0 = the published network)")
+    num_classes: Optional[int] = option(None, "model outputs (unset: the data's classes; set it to keep gaps in "
+                                              "the labels, e.g. labels {0, 7} of a larger label set)")
     model_options: Optional[Dict[str, Any]] = option(
         None, "extra model constructor option, e.g. act=relu or aux_logits=true (repeatable)",
         flag="--model-option", action="append", metavar="KEY=VALUE")
@@ -262,7 +264,7 @@ def validate(cfg: TrainConfig) -> TrainConfig:
 # name: (lowest, lowest allowed itself?, must be an integer)
 _RANGES = {"epoch_num": (1, True, True), "batch_size": (1, True, True), "lr": (0, False, False),
            "width": (0, False, False), "weight_decay": (0, True, False), "input_size": (1, True, True),
-           "channels": (1, True, True), "warmup_epochs": (0, True, False), "aux_weight": (0, True, False),
+           "channels": (1, True, True), "num_classes": (1, True, True), "warmup_epochs": (0, True, False), "aux_weight": (0, True, False),
            "subset": (1, True, True), "eval_subset": (1, True, True), "num_workers": (0, True, True),
            "early_stopping": (1, True, True), "threads": (1, True, True), "keep_checkpoints": (1, True, True),
            "log_every": (1, True, True), "seed": (0, True, True)}

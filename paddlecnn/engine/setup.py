@@ -80,6 +80,8 @@ def build_model(model, cfg: TrainConfig, train_set, saved_state) -> Tuple[paddle
     from .. import models
 
     num_classes, channels, size = data_shape(train_set)
+    if not isinstance(model, paddle.nn.Layer):
+        num_classes = check_labels(train_set, cfg.num_classes or getattr(train_set, "declared_classes", num_classes))
     if isinstance(model, paddle.nn.Layer):
         net = model
         name = getattr(model, "model_name", None)
@@ -151,6 +153,20 @@ def data_shape(dataset) -> Tuple[int, int, int]:
     if num_classes is None:
         num_classes = int(max(labels_of(dataset))) + 1
     return int(num_classes), int(channels), int(size)
+
+
+def check_labels(train_set, declared: Optional[int]) -> int:
+    """The number of model outputs for ``train_set``: ``declared`` (``--num-classes``, or the class
+    names a list declares), else max label + 1 when the labels are 0..K-1 without gaps; a
+    PaddleCNNError naming the problem otherwise (labels {0, 7} would build an 8-output model)."""
+    from ..data import label_problems
+
+    labels = labels_of(train_set)
+    problems = label_problems(labels, declared)
+    if problems:
+        raise PaddleCNNError(f"training labels of {describe_source(getattr(train_set, 'list_file', None) or 'the data')}:"
+                             f" {problems[0]}")
+    return int(declared) if declared else max(labels) + 1
 
 
 def labels_of(dataset) -> List[int]:
