@@ -23,7 +23,8 @@ def test_unset_options_come_from_the_models_default_recipe():
     assert cfg.recipe == "lenet-cpu"
     assert (cfg.lr, cfg.batch_size, cfg.optimizer, cfg.aux_weight, cfg.keep_checkpoints) == (0.005, 32, "adam", 0.3, 3)
     assert cfg.schedule == {"name": "cosine", "step_per": "epoch"} and cfg.epoch_num == 3
-    assert cfg.transform == "shift"                                   # digits: the data's declared augmentation
+    assert cfg.transform == "eval"                                    # the recipe's: no augmentation
+    assert resolve(3, None, "alexnet", False, {"data": "mnist5k"}).transform == "shift"   # the data's: no mirror
     assert resolve(None, None, "lenet5", False, {}).epoch_num == 10   # the recipe's epochs
     assert resolve(4, 8, "lenet5", True, {}).schedule["name"] == "piecewise"     # lr_decay=True
 

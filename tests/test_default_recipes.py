@@ -1,0 +1,41 @@
+"""Every registered model learns with its default recipe on every built-in dataset (issue: a model
+must learn out of the box). Cheap: a fixed batch of 16 real images at the recipe's own scale (the
+CPU recipes: 64 px, width 0.25; LeNet-5 at its 32 px), and the recipe's optimizer, lr and
+momentum; the training loss on that batch must fall within a few steps."""
+import numpy as np
+import paddle
+import pytest
+
+from paddlecnn import data, models
+from paddlecnn.engine import recipes
+from paddlecnn.engine.config import resolve
+from paddlecnn.engine.step import train_step
+
+BUILTINS = data.list_builtin()
+STEPS = 6
+
+
+def _batch(name: str, input_size: int, n: int = 16):
+    dataset = data.load(name, "train", input_size=input_size, subset=64, seed=0)
+    picks = np.random.RandomState(0).choice(len(dataset), n, replace=False)
+    x = np.stack([np.asarray(dataset[int(i)][0], "float32") for i in picks])
+    y = np.array([int(dataset[int(i)][1]) for i in picks], "int64")
+    return paddle.to_tensor(x), paddle.to_tensor(y), dataset.num_classes, x.shape[1]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("dataset", BUILTINS)
+@pytest.mark.parametrize("name", models.list_models())
+def test_default_recipe_lowers_the_loss(name, dataset):
+    cfg = resolve(None, None, name, False, {"data": dataset})
+    size = cfg.input_size or getattr(models.create(name, num_classes=10), "default_input_size", 32)
+    x, y, classes, channels = _batch(dataset, size)
+    options = {"num_classes": classes, "in_channels": channels, "input_size": size}
+    if cfg.width:
+        options["width"] = cfg.width
+    paddle.seed(0)
+    net = models.create(name, **options)
+    optimizer = recipes.build_optimizer(cfg.optimizer, net.parameters(), cfg.lr, cfg.weight_decay, cfg.momentum)
+    losses = [float(train_step(net, optimizer, x, y, cfg.aux_weight)[0]) for _ in range(STEPS)]
+    # train-mode losses (BN batch statistics, dropout on): the mean of the last two below the first
+    assert np.isfinite(losses).all() and np.mean(losses[-2:]) < losses[0], (cfg.recipe, losses)
