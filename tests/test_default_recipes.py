@@ -2,6 +2,8 @@
 must learn out of the box). Cheap: a fixed batch of 16 real images at the recipe's own scale (the
 CPU recipes: 64 px, width 0.25; LeNet-5 at its 32 px), and the recipe's optimizer, lr and
 momentum; the training loss on that batch must fall within a few steps."""
+import functools
+
 import numpy as np
 import paddle
 import pytest
@@ -12,15 +14,21 @@ from paddlecnn.engine.config import resolve
 from paddlecnn.engine.step import train_step
 
 BUILTINS = data.list_builtin()
-STEPS = 6
+STEPS = 5
 
 
-def _batch(name: str, input_size: int, n: int = 16):
+@functools.lru_cache(maxsize=None)
+def _arrays(name: str, input_size: int, n: int = 16):
     dataset = data.load(name, "train", input_size=input_size, subset=64, seed=0)
     picks = np.random.RandomState(0).choice(len(dataset), n, replace=False)
     x = np.stack([np.asarray(dataset[int(i)][0], "float32") for i in picks])
     y = np.array([int(dataset[int(i)][1]) for i in picks], "int64")
-    return paddle.to_tensor(x), paddle.to_tensor(y), dataset.num_classes, x.shape[1]
+    return x, y, dataset.num_classes, x.shape[1]
+
+
+def _batch(name: str, input_size: int):
+    x, y, classes, channels = _arrays(name, input_size)
+    return paddle.to_tensor(x), paddle.to_tensor(y), classes, channels
 
 
 @pytest.mark.slow
