@@ -435,9 +435,15 @@ def state_dict_arrays(obj: Any, source: PathLike) -> Dict[str, np.ndarray]:
     for key, value in (info or {}).items():
         obj[key] = np.concatenate([obj.pop(part) for part in value["slices"]]).reshape(value["OriginShape"])
     obj.pop("StructuredToParameterName@@", None)
-    out = {}
-    for key, value in obj.items():
-        if isinstance(value, tuple) and len(value) == 2 and isinstance(value[1], np.ndarray):
-            value = value[1]  # paddle 2.1 saved a Tensor as (name, array)
-        out[key] = value
-    return out
+    return _arrays(obj)
+
+
+def _arrays(obj: Any) -> Any:
+    """paddle.save stores a Tensor inside a nested structure as (name, array): keep the array."""
+    if isinstance(obj, tuple) and len(obj) == 2 and isinstance(obj[0], str) and isinstance(obj[1], np.ndarray):
+        return obj[1]
+    if isinstance(obj, dict):
+        return {k: _arrays(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return type(obj)(_arrays(v) for v in obj)
+    return obj

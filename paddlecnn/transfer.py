@@ -82,10 +82,7 @@ def _read_pdparams(path: Path) -> dict:
     if not path.is_file():
         raise PaddleCNNError(f"{io.show_path(path)}: no such weights file; give a local .pdparams file, "
                              "a run folder or an http(s) URL")
-    obj = io.read_pickle(path, "weights file")
-    if isinstance(obj, dict) and isinstance(obj.get("model"), dict):
-        return obj  # a training-state dict: _unwrap takes its "model"
-    return io.state_dict_arrays(obj, path)
+    return io.state_dict_arrays(io.read_pickle(path, "weights file"), path)
 
 
 def _unwrap(state) -> dict:
