@@ -192,25 +192,29 @@ def save_weights(state_dict: Dict[str, Any], path: PathLike) -> Path:
 
 # ----------------------------------------------------------------------------- restricted reading
 
+class _Refused(pickle.UnpicklingError):
+    """A global (or a use of an allowed one) that data never needs: the file may be crafted."""
+
+
 class SavedGeneratorState:
     """Stand-in for paddle's ``GeneratorState`` while unpickling: keeps its state tuple, runs nothing."""
 
     def __setstate__(self, state) -> None:
         if not (isinstance(state, tuple) and all(isinstance(v, (int, list, type(None))) for v in state)):
-            raise pickle.UnpicklingError("GeneratorState with a state that is not plain integers")
+            raise _Refused("paddle GeneratorState with a state that is not plain integers")
         self.state = state
 
 
 def _reconstruct(subtype, shape, dtype):
     """numpy's ``_reconstruct`` for plain ndarrays only (no subclass hooks)."""
     if subtype is not np.ndarray:
-        raise pickle.UnpicklingError("numpy _reconstruct of something other than numpy.ndarray")
+        raise _Refused("numpy _reconstruct of something other than numpy.ndarray")
     return np.ndarray.__new__(np.ndarray, shape, dtype)
 
 
 def _scalar(dtype, data=None):
     if not isinstance(dtype, np.dtype) or dtype.hasobject:
-        raise pickle.UnpicklingError("numpy scalar of an object dtype")
+        raise _Refused("numpy scalar of an object dtype")
     if isinstance(data, str):  # a protocol-2 pickle from Python 2
         data = data.encode("latin1")
     return np.frombuffer(data, dtype=dtype, count=1)[0] if data is not None else dtype.type()
@@ -218,28 +222,28 @@ def _scalar(dtype, data=None):
 
 def _dtype(spec, align=False, copy=True):
     if not isinstance(spec, str) or np.dtype(spec).hasobject:
-        raise pickle.UnpicklingError("numpy dtype that is not a plain number type given by name")
+        raise _Refused("numpy dtype that is not a plain number type given by name")
     return np.dtype(spec, bool(align), bool(copy))
 
 
 def _encode(text, encoding="latin1"):
     """``_codecs.encode`` as protocol-2 pickles use it for bytes: latin-1 only."""
     if not isinstance(text, str) or encoding.replace("-", "") not in ("latin1", "iso88591"):
-        raise pickle.UnpicklingError("_codecs.encode other than str to latin-1 bytes")
+        raise _Refused("_codecs.encode other than str to latin-1 bytes")
     return text.encode("latin1")
 
 
 def _bytes(kind, *args):
     """``bytes()``/``bytearray()`` from bytes or a str, never ``bytes(10**12)`` (an allocation bomb)."""
     if args and not isinstance(args[0], (bytes, bytearray, str)):
-        raise pickle.UnpicklingError(f"{kind.__name__} of a {type(args[0]).__name__}")
+        raise _Refused(f"{kind.__name__} of a {type(args[0]).__name__}")
     return kind(*args)
 
 
 def _dense_tensor(expression, namespace, *_):
     """What ``paddle.save`` writes for a DenseTensor is ``eval('data', {'data': array})``: just the array."""
     if expression != "data" or not isinstance(namespace, dict) or not isinstance(namespace.get("data"), np.ndarray):
-        raise pickle.UnpicklingError("builtins.eval with an expression (not paddle's saved-tensor form)")
+        raise _Refused("builtins.eval of an expression (paddle's saved-tensor form is eval('data'))")
     return namespace["data"]
 
 
@@ -263,10 +267,6 @@ class _Unpickler(pickle.Unpickler):
         if found is None:
             raise _Refused(f"{module}.{name}")
         return found
-
-
-class _Refused(pickle.UnpicklingError):
-    pass
 
 
 def loads(data: bytes, source: str = "<bytes>") -> Any:
@@ -345,9 +345,13 @@ def _globals_of(data: bytes) -> Set[str]:
     pushed: List[Optional[str]] = []   # what string/memo-get ops pushed, most recent last
     memo: Dict[int, Optional[str]] = {}
     last: Optional[str] = None
+    eval_arg = False  # the string after builtins.eval is its expression: paddle's form is exactly 'data'
     for op, arg, _ in pickletools.genops(data):
         if op.name in ("SHORT_BINUNICODE", "BINUNICODE", "UNICODE", "BINUNICODE8", "STRING", "BINSTRING",
                        "SHORT_BINSTRING"):
+            if eval_arg and arg != "data":
+                found.add(f"builtins.eval({arg[:40]!r})")
+            eval_arg = False
             last = arg
             pushed.append(arg)
         elif op.name == "MEMOIZE":
@@ -356,11 +360,15 @@ def _globals_of(data: bytes) -> Set[str]:
             memo[arg] = last
         elif op.name in ("GET", "BINGET", "LONG_BINGET"):
             last = memo.get(arg)
+            if eval_arg and last != "data":
+                found.add(f"builtins.eval({str(last)[:40]!r})")
+            eval_arg = False
             pushed.append(last)
-        elif op.name in ("GLOBAL", "INST"):
-            found.add(arg.replace(" ", "."))
-        elif op.name == "STACK_GLOBAL":
-            found.add(f"{pushed[-2]}.{pushed[-1]}" if len(pushed) >= 2 else "<unknown>")
+        elif op.name in ("GLOBAL", "INST", "STACK_GLOBAL"):
+            name = arg.replace(" ", ".") if op.name != "STACK_GLOBAL" else (
+                f"{pushed[-2]}.{pushed[-1]}" if len(pushed) >= 2 else "<unknown>")
+            found.add(name)
+            eval_arg = name == "builtins.eval"
         else:
             last = None
     return found
