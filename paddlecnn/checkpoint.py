@@ -252,8 +252,8 @@ def load_model_state(model: paddle.nn.Layer, state: Dict[str, Any], source: Path
                              f"{len(missing)} tensors missing{' (' + ', '.join(missing[:4]) + ')' if missing else ''}"
                              f", {len(wrong)} of another shape{' (' + shapes + ')' if wrong else ''}; was it "
                              "trained with other model options? (a partial load must be asked for explicitly)")
-    fitting = {k: state[k] for k in own if k in state and k not in wrong}
-    _inner(model).set_state_dict(fitting)
+    # Every tensor of the model is passed (the misfits as their own values), so paddle has nothing to skip.
+    _inner(model).set_state_dict({k: state[k] if k in state and k not in wrong else v for k, v in own.items()})
     return report
 
 

@@ -23,6 +23,7 @@ Run folders (see :mod:`paddlecnn.runlog`)::
 """
 from __future__ import annotations
 
+import _compat_pickle
 import builtins
 import collections
 import os
@@ -261,8 +262,16 @@ ALLOWED: Dict[Tuple[str, str], Any] = {
 }
 
 
+def _py3_name(module: str, name: str) -> Tuple[str, str]:
+    """Python 2 names (``__builtin__``) as protocol-2 pickles write them, in their Python 3 form."""
+    if (module, name) in _compat_pickle.NAME_MAPPING:
+        return _compat_pickle.NAME_MAPPING[(module, name)]
+    return _compat_pickle.IMPORT_MAPPING.get(module, module), name
+
+
 class _Unpickler(pickle.Unpickler):
     def find_class(self, module: str, name: str) -> Any:
+        module, name = _py3_name(module, name)
         found = ALLOWED.get((module, name))
         if found is None:
             raise _Refused(f"{module}.{name}")
@@ -365,8 +374,9 @@ def _globals_of(data: bytes) -> Set[str]:
             eval_arg = False
             pushed.append(last)
         elif op.name in ("GLOBAL", "INST", "STACK_GLOBAL"):
-            name = arg.replace(" ", ".") if op.name != "STACK_GLOBAL" else (
-                f"{pushed[-2]}.{pushed[-1]}" if len(pushed) >= 2 else "<unknown>")
+            module, name = arg.split(" ", 1) if op.name != "STACK_GLOBAL" else (
+                (str(pushed[-2]), str(pushed[-1])) if len(pushed) >= 2 else ("<unknown>", "<unknown>"))
+            name = ".".join(_py3_name(module, name))
             found.add(name)
             eval_arg = name == "builtins.eval"
         else:
