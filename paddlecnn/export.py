@@ -95,16 +95,26 @@ def _check_input(model: nn.Layer, info: dict, input_size: Optional[int], channel
     size = input_size or trained
     if not size:
         raise PaddleCNNError("input_size is unknown: pass input_size= (--input-size), the size the model was trained at")
-    if int(size) < 1:
+    size = int(size)
+    if size < 1:
         raise PaddleCNNError(f"--input-size must be a positive number of pixels, got {size}")
+    # A too-small map aborts the process inside oneDNN (no Python exception), so the smallest
+    # size is checked before any forward pass: the model's own, else its largest kernel.
+    kernels = [max(layer._kernel_size) for layer in model.sublayers() if isinstance(layer, nn.Conv2D)]
+    smallest = getattr(model, "min_input_size", None) or max(kernels, default=1)
+    hint = f"export at the size it was trained at ({trained or 'see its config.json'})"
+    if size < smallest:
+        raise PaddleCNNError(f"--input-size {size}: the model cannot take {size}x{size} images (it needs at "
+                             f"least {smallest}); {hint}")
     try:
         with paddle.no_grad():
-            model(paddle.zeros([1, channels, int(size), int(size)]))
-    except Exception as exc:  # noqa: BLE001 - too small for the pooling/FC layers, in many forms
-        first = str(exc).strip().splitlines()[0][:120] if str(exc).strip() else type(exc).__name__
+            model(paddle.zeros([1, channels, size, size]))
+    except Exception as exc:  # noqa: BLE001 - e.g. the FC head expects the trained size's features
+        text = str(exc).strip()
+        first = text.splitlines()[0].split(". ")[0][:110] if text else type(exc).__name__
         raise PaddleCNNError(f"--input-size {size}: the model cannot take {size}x{size} images ({first}); "
-                             f"export at the size it was trained at ({trained or 'see its config.json'})") from None
-    return int(size)
+                             f"{hint}") from None
+    return size
 
 
 def _first_conv(model: nn.Layer) -> nn.Conv2D:
