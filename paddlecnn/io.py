@@ -409,8 +409,8 @@ def weights_file(path: PathLike) -> Path:
     if path.is_file():
         return path
     if not path.is_dir():
-        raise PaddleCNNError(f"{show_path(path)}: no such run folder or weights file; give a run folder, "
-                             "a .pdparams or a .pdckpt file")
+        raise PaddleCNNError(f"{show_path(path)} does not exist (no such run folder or weights file): give a "
+                             "run folder, a .pdparams or a .pdckpt file")
     if (path / BEST).is_file():
         return path / BEST
     found = list_checkpoints(path)
