@@ -34,7 +34,8 @@ import paddle.nn as nn
 
 from . import io
 from .errors import PaddleCNNError
-from .io import BEST, CHECKPOINT_DIR, CONFIG, FORMAT, PathLike, list_checkpoints, show_path, weights_file
+# Run-folder names the trainer and older callers use as checkpoint.X:
+from .io import BEST, CHECKPOINT_DIR, CONFIG, FORMAT, PathLike, list_checkpoints, show_path, weights_file  # noqa: F401
 
 ModelLike = Union[nn.Layer, str, Path]
 atomic_write_bytes = io.atomic_write  # kept for callers of the old name

@@ -4,10 +4,8 @@ import json
 import os
 import pickle
 import re
-import shutil
 import subprocess
 import sys
-from io import BytesIO
 from pathlib import Path
 
 import numpy as np
