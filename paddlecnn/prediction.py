@@ -42,9 +42,10 @@ class Prediction:
         return self.error is None
 
     def __str__(self) -> str:
+        shown = io.show_path(self.path)  # a BOM or control character in a name shows, not hides
         if not self.ok:
-            return f"{self.path}: error: {self.error}"
-        return f"{self.path}: " + ", ".join(f"{name} {prob:.3f}" for name, prob in self.top)
+            return f"{shown}: error: {self.error}"
+        return f"{shown}: " + ", ".join(f"{name} {prob:.3f}" for name, prob in self.top)
 
 
 # ----------------------------------------------------------------------------- predict

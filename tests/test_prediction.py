@@ -203,3 +203,13 @@ def test_cli_predict_zero_numbers_name_the_flag(tmp_path, capsys, flag):
     assert err.strip() == f"error: {flag} must be >= 1, got 0"
     with pytest.raises(PaddleCNNError, match=r"batch_size must be a whole number >= 1 \(--batch-size\)"):
         predict(run, files, batch_size=0)
+
+
+def test_a_bom_in_an_image_path_is_visible(tmp_path, capsys):
+    run, _ = _run(tmp_path)
+    missing = "\ufeff" + str(tmp_path / "cat.png")
+    assert main(["predict", str(run), missing]) == 1
+    err = capsys.readouterr().err
+    assert "'\\ufeff" in err and "invisible character" in err and "\ufeff" not in err
+    with pytest.raises(PaddleCNNError, match=r"'\\ufeff.*no such image file or folder"):
+        predict(run, "\ufeff" + str(tmp_path / "photos"))
