@@ -206,11 +206,20 @@ class SavedGeneratorState:
         self.state = state
 
 
+def _ndarray(*_):
+    """``numpy.ndarray`` as a pickle names it: only an argument of :func:`_reconstruct`, never called."""
+    raise _Refused("numpy.ndarray called directly (an array is rebuilt by _reconstruct, not by a call)")
+
+
 def _reconstruct(subtype, shape, dtype):
-    """numpy's ``_reconstruct`` for plain ndarrays only (no subclass hooks)."""
-    if subtype is not np.ndarray:
+    """numpy's ``_reconstruct`` for plain ndarrays only: an empty array that ``__setstate__`` fills.
+
+    The shape is numpy's own (0,) whatever the file says, so the memory an array takes is
+    bounded by the data the file holds (``__setstate__`` checks they agree).
+    """
+    if subtype is not _ndarray:
         raise _Refused("numpy _reconstruct of something other than numpy.ndarray")
-    return np.ndarray.__new__(np.ndarray, shape, dtype)
+    return np.ndarray.__new__(np.ndarray, (0,), dtype)
 
 
 def _scalar(dtype, data=None):
@@ -252,7 +261,7 @@ _NUMPY_CORE = ("numpy.core.multiarray", "numpy._core.multiarray")
 ALLOWED: Dict[Tuple[str, str], Any] = {
     **{(m, "_reconstruct"): _reconstruct for m in _NUMPY_CORE},
     **{(m, "scalar"): _scalar for m in _NUMPY_CORE},
-    ("numpy", "ndarray"): np.ndarray, ("numpy", "dtype"): _dtype,
+    ("numpy", "ndarray"): _ndarray, ("numpy", "dtype"): _dtype,
     ("collections", "OrderedDict"): collections.OrderedDict,
     ("_codecs", "encode"): _encode, ("builtins", "eval"): _dense_tensor,
     ("builtins", "bytes"): lambda *a: _bytes(bytes, *a), ("builtins", "bytearray"): lambda *a: _bytes(bytearray, *a),

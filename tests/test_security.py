@@ -208,3 +208,17 @@ def test_cli_commands_refuse_hostile_files(tmp_path, command, kind):
     done = _cli(*CLI_CASES[command](run, target, tmp_path), cwd=tmp_path)
     _refused(done, target, marker)
     assert not (tmp_path / "exp").exists() and not (tmp_path / "ev").exists()
+
+
+def test_allocation_bombs_through_allowed_names_are_refused(tmp_path):
+    class Huge:
+        def __reduce__(self):
+            return np.ndarray, ((10 ** 12,), np.uint8)
+
+    class HugeBytes:
+        def __reduce__(self):
+            return bytes, (10 ** 12,)
+
+    for bomb in (Huge(), HugeBytes()):
+        with pytest.raises(PaddleCNNError, match="refers to"):
+            io.loads(pickle.dumps({"w": bomb}, protocol=4), "bomb.pdparams")
