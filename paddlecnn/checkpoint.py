@@ -10,8 +10,11 @@ A run folder (see :mod:`paddlecnn.runlog`) holds::
 A ``.pdckpt`` file is a pickle of plain python/numpy values: model and optimizer
 tensors, LR-scheduler counters, the epoch (and step, for a mid-epoch stop), the RNG
 states of python, numpy and paddle, the history so far and the config. Every write
-goes to a temporary file that is fsync'ed and then renamed over the target, so a
-crash mid-write leaves the previous file intact, never a torn one.
+goes through :func:`paddlecnn.io.atomic_write` (temp file, fsync, rename), so a crash
+mid-write leaves the previous file intact, never a torn one; every read goes through
+:mod:`paddlecnn.io`'s restricted unpickler, so a crafted file cannot run code. The
+paddle RNG state is stored as plain tuples (older checkpoints pickled paddle's
+``GeneratorState`` objects: they still load, as tuples).
 
 Optimizer state is stored by *structured* parameter name (``features.0.weight``),
 not by paddle's generated tensor names (``conv2d_7.w_0_velocity_0``): those depend on
@@ -20,92 +23,37 @@ and the run that resumes.
 """
 from __future__ import annotations
 
-import io
 import json
-import os
-import pickle
 import random
-import re
 from pathlib import Path
-from typing import Any, Dict, Optional, Tuple, Union
+from typing import Any, Dict, List, Optional, Tuple, Union
 
 import numpy as np
 import paddle
+import paddle.nn as nn
 
+from . import io
 from .errors import PaddleCNNError
+# Run-folder names the trainer and older callers use as checkpoint.X:
+from .io import BEST, CHECKPOINT_DIR, CONFIG, FORMAT, PathLike, list_checkpoints, show_path, weights_file  # noqa: F401
 
-FORMAT = "paddlecnn-checkpoint-1"
-CHECKPOINT_DIR = "checkpoints"
-BEST = "best.pdparams"
-CONFIG = "config.json"
-_NAME = re.compile(r"^epoch-(\d+)(?:-step-(\d+))?\.pdckpt$")
-PathLike = Union[str, Path]
-
-
-# ---------------------------------------------------------------- atomic files
-def atomic_write_bytes(path: PathLike, data: bytes) -> Path:
-    """Write ``data`` to ``path`` through a temp file + fsync + rename (all or nothing)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    try:
-        with open(tmp, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
-    _fsync_dir(path.parent)
-    return path
-
-
-def _fsync_dir(folder: Path) -> None:
-    try:  # makes the rename itself durable; not supported everywhere
-        fd = os.open(folder, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
+ModelLike = Union[nn.Layer, str, Path]
+atomic_write_bytes = io.atomic_write  # kept for callers of the old name
 
 
 def save_weights(state_dict: Dict[str, Any], path: PathLike) -> Path:
     """``paddle.save(state_dict)`` to ``path``, atomically (a ``.pdparams`` file paddle.load reads)."""
-    buffer = io.BytesIO()
-    paddle.save(state_dict, buffer)
-    return atomic_write_bytes(path, buffer.getvalue())
-
-
-def _load_pickle(path: Path) -> Any:
-    if not path.is_file():
-        raise PaddleCNNError(f"checkpoint {path} does not exist")
-    try:
-        with open(path, "rb") as f:
-            return pickle.load(f)
-    except Exception as exc:  # truncated/corrupt pickles raise many types
-        raise PaddleCNNError(f"checkpoint {path} is corrupt or truncated ({type(exc).__name__}: {exc}); "
-                             "delete it to fall back to an earlier checkpoint of the run") from None
+    return io.save_weights(state_dict, path)
 
 
 def load_weights(path: PathLike) -> Dict[str, np.ndarray]:
-    """Model weights (name -> array) from a ``.pdparams`` or ``.pdckpt`` file; clear error when corrupt."""
-    path = Path(path)
-    if path.suffix == ".pdckpt":
-        return load_state(path)["model"]
-    if not path.is_file():
-        raise PaddleCNNError(f"weights file {path} does not exist")
-    try:
-        weights = paddle.load(str(path), return_numpy=True)
-    except Exception as exc:
-        raise PaddleCNNError(f"weights file {path} is corrupt or truncated ({type(exc).__name__}: {exc})") from None
-    if not isinstance(weights, dict):
-        raise PaddleCNNError(f"weights file {path} does not hold a state dict (got {type(weights).__name__})")
-    return weights
+    """Model weights (name -> array) from a ``.pdparams``/``.pdckpt`` file or run folder (restricted read)."""
+    return io.read_weights(path)
+
+
+def clean_stale_temp(run_dir: PathLike) -> List[Path]:
+    """Delete the temp files killed writes left in a run folder (call when opening it); returns them."""
+    return io.clean_stale_temp(run_dir)
 
 
 # ------------------------------------------------------------ training state
@@ -152,29 +100,43 @@ def load_optimizer_state(optimizer: paddle.optimizer.Optimizer, model: paddle.nn
 
 
 def rng_state() -> Dict[str, Any]:
-    """Python, numpy and paddle RNG states (paddle's GeneratorState objects pickle)."""
-    return {"python": random.getstate(), "numpy": np.random.get_state(), "paddle": paddle.get_rng_state()}
+    """Python, numpy and paddle RNG states as plain values (paddle's as ``__getstate__`` tuples)."""
+    return {"python": random.getstate(), "numpy": np.random.get_state(),
+            "paddle": [tuple(g.__getstate__()) for g in paddle.get_rng_state()]}
 
 
 def set_rng_state(state: Dict[str, Any]) -> None:
+    """Restore :func:`rng_state` (also the GeneratorState objects or tuples of older checkpoints)."""
     random.setstate(state["python"])
     np.random.set_state(state["numpy"])
-    paddle.set_rng_state(state["paddle"])
+    paddle.set_rng_state([_generator_state(g) for g in state["paddle"]])
+
+
+def _generator_state(saved):
+    from paddle.base.libpaddle import GeneratorState
+
+    if isinstance(saved, GeneratorState):
+        return saved
+    g = GeneratorState.__new__(GeneratorState)
+    g.__setstate__(tuple(saved))
+    return g
 
 
 def save_state(path: PathLike, state: Dict[str, Any]) -> Path:
-    """Pickle a training-state dict to ``path`` atomically."""
+    """Pickle a training-state dict (plain python/numpy values only) to ``path`` atomically."""
     state = dict(state, format=FORMAT)
-    return atomic_write_bytes(path, pickle.dumps(state, protocol=4))
+    if (state.get("rng") or {}).get("paddle"):  # GeneratorState objects -> plain tuples (no class in the file)
+        state["rng"] = dict(state["rng"], paddle=[_plain_generator(g) for g in state["rng"]["paddle"]])
+    return io.save_pickle(path, state)
+
+
+def _plain_generator(g) -> tuple:
+    return tuple(g) if isinstance(g, (tuple, list)) else tuple(g.__getstate__())
 
 
 def load_state(path: PathLike) -> Dict[str, Any]:
-    """Read a ``.pdckpt`` file; PaddleCNNError naming it when missing, corrupt or not a checkpoint."""
-    path = Path(path)
-    state = _load_pickle(path)
-    if not isinstance(state, dict) or state.get("format") != FORMAT:
-        raise PaddleCNNError(f"{path} is not a paddlecnn checkpoint (expected format {FORMAT})")
-    return state
+    """Read a ``.pdckpt`` file (restricted); PaddleCNNError naming it when missing, corrupt or not a checkpoint."""
+    return io.read_checkpoint(path)
 
 
 def checkpoint_path(run_dir: PathLike, epoch: int, step: Optional[int] = None) -> Path:
@@ -183,28 +145,24 @@ def checkpoint_path(run_dir: PathLike, epoch: int, step: Optional[int] = None) -
     return Path(run_dir) / CHECKPOINT_DIR / name
 
 
-def list_checkpoints(run_dir: PathLike) -> list:
-    """Checkpoint files of a run, oldest first (ordered by epoch, then step)."""
-    folder = Path(run_dir) / CHECKPOINT_DIR
-    found = []
-    for p in folder.glob("epoch-*.pdckpt") if folder.is_dir() else []:
-        m = _NAME.match(p.name)
-        if m:
-            found.append(((int(m.group(1)), int(m.group(2) or 0)), p))
-    return [p for _, p in sorted(found)]
-
-
 def latest_checkpoint(run_dir: PathLike) -> Optional[Path]:
     """The newest checkpoint of a run, or None."""
     found = list_checkpoints(run_dir)
     return found[-1] if found else None
 
 
-def prune_checkpoints(run_dir: PathLike, keep: int) -> None:
-    """Delete all but the newest ``keep`` epoch checkpoints (mid-epoch ones older than them too)."""
+def prune_checkpoints(run_dir: PathLike, keep: int) -> List[Path]:
+    """Delete all but the newest ``keep`` checkpoints, oldest first; returns the deleted files.
+
+    Crash-safe: it counts every checkpoint on disk, so a prune a kill skipped (between a
+    save and its prune) is made up by the next one, and deleting oldest first means a
+    kill mid-prune never leaves fewer than ``keep`` or loses the newest.
+    """
     found = list_checkpoints(run_dir)
-    for p in found[:-keep] if keep > 0 else []:
+    gone = found[:-keep] if keep > 0 else []
+    for p in gone:
         p.unlink(missing_ok=True)
+    return gone
 
 
 # ---------------------------------------------------------------- load_model
@@ -222,26 +180,11 @@ def read_config(path: PathLike) -> Dict[str, Any]:
     """The run config for a run folder or a file inside it."""
     found = find_config(path)
     if found is None:
-        raise PaddleCNNError(f"no {CONFIG} found beside or above {path}: is it a paddlecnn run folder?")
+        raise PaddleCNNError(f"no {CONFIG} found beside or above {show_path(path)}: is it a paddlecnn run folder?")
     try:
         return json.loads(found.read_text(encoding="utf-8"))
     except (OSError, json.JSONDecodeError) as exc:
         raise PaddleCNNError(f"{found} is not valid JSON ({exc})") from None
-
-
-def weights_file(path: PathLike) -> Path:
-    """The weights a path points at: a run folder's best.pdparams, else its newest checkpoint; or the file."""
-    path = Path(path)
-    if path.is_file():
-        return path
-    if not path.is_dir():
-        raise PaddleCNNError(f"{path} does not exist: give a run folder, a .pdparams or a .pdckpt file")
-    if (path / BEST).is_file():
-        return path / BEST
-    latest = latest_checkpoint(path)
-    if latest is None:
-        raise PaddleCNNError(f"run folder {path} has no {BEST} and no checkpoints/ yet")
-    return latest
 
 
 def load_model(path: PathLike, model: Optional[paddle.nn.Layer] = None) -> Tuple[paddle.nn.Layer, Dict[str, Any]]:
@@ -270,8 +213,7 @@ def load_model(path: PathLike, model: Optional[paddle.nn.Layer] = None) -> Tuple
         config = load_state(source).get("config") or {}
     if model is None:
         model = _rebuild(config, source)
-    _check_loaded(model, weights, source)
-    _inner(model).set_state_dict(weights)
+    load_model_state(model, weights, source)
     model.eval()
     data = config.get("data_info", {})
     info = {"config": config, "model_name": config.get("model"), "model_options": config.get("model_options", {}),
@@ -291,10 +233,43 @@ def _rebuild(config: Dict[str, Any], source: Path) -> paddle.nn.Layer:
     return models.create(name, **config.get("model_options", {}))
 
 
-def _check_loaded(model: paddle.nn.Layer, weights: Dict[str, np.ndarray], source: Path) -> None:
+def load_model_state(model: paddle.nn.Layer, state: Dict[str, Any], source: PathLike,
+                     partial: bool = False) -> Dict[str, List[str]]:
+    """Copy ``state`` (name -> array) into ``model``; refuse missing or misshaped tensors unless ``partial``.
+
+    Without ``partial``, a tensor of the model that ``state`` lacks, or holds with
+    another shape, is a PaddleCNNError naming them and ``source``, and nothing is
+    loaded. With ``partial=True`` the fitting tensors are loaded and the others keep
+    their values. Returns ``{"missing": [...], "mismatched": [...], "unexpected": [...]}``
+    (paddle's own "Skip loading" warning never fires: only fitting tensors are passed).
+    """
     own = _inner(model).state_dict()
-    missing = sorted(set(own) - set(weights))
-    wrong = [k for k in own if k in weights and list(own[k].shape) != list(np.shape(weights[k]))]
-    if missing or wrong:
-        raise PaddleCNNError(f"{source} does not fit this model: missing {missing[:5]}, "
-                             f"shape mismatch {wrong[:5]}; was it trained with other model options?")
+    missing = sorted(set(own) - set(state))
+    wrong = [k for k in own if k in state and list(own[k].shape) != list(np.shape(state[k]))]
+    report = {"missing": missing, "mismatched": wrong, "unexpected": sorted(set(state) - set(own))}
+    if (missing or wrong) and not partial:
+        shapes = ", ".join(f"{k} {list(np.shape(state[k]))} vs {list(own[k].shape)}" for k in wrong[:3])
+        raise PaddleCNNError(f"{show_path(source)} does not fit this model: "
+                             f"{len(missing)} tensors missing{' (' + ', '.join(missing[:4]) + ')' if missing else ''}"
+                             f", {len(wrong)} of another shape{' (' + shapes + ')' if wrong else ''}; was it "
+                             "trained with other model options? (a partial load must be asked for explicitly)")
+    # Every tensor of the model is passed (the misfits as their own values), so paddle has nothing to skip.
+    _inner(model).set_state_dict({k: state[k] if k in state and k not in wrong else v for k, v in own.items()})
+    return report
+
+
+def load_any(model_or_checkpoint: ModelLike) -> Tuple[nn.Layer, dict]:
+    """A Layer as it is (info from its attributes), or a run folder / checkpoint loaded, in eval mode."""
+    if isinstance(model_or_checkpoint, nn.Layer):
+        model, info = model_or_checkpoint, {}
+        for key in ("class_names", "mean", "std", "input_size"):
+            if getattr(model, key, None) is not None:
+                info[key] = getattr(model, key)
+    elif isinstance(model_or_checkpoint, (str, Path)):
+        model, info = load_model(model_or_checkpoint)
+        info = dict(info or {})
+    else:
+        raise PaddleCNNError(f"expected a paddle.nn.Layer, a run folder or a checkpoint file, "
+                             f"got {type(model_or_checkpoint).__name__}")
+    model.eval()
+    return model, info

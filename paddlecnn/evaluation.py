@@ -4,8 +4,8 @@ Methods (each returns softmax posteriors per image; the metrics are computed on 
 
 * ``center``: one centre crop of ``input_size`` (the default).
 * ``ten_crop``: the four corners, the centre and their mirror images, softmax
-  averaged (AlexNet, seed 003).
-* ``dense``: VGG's fully-convolutional evaluation (seed 004): the FC layers become
+  averaged (the AlexNet paper).
+* ``dense``: VGG's fully-convolutional evaluation (the VGG paper): the FC layers become
   convolutions (:func:`paddlecnn.models.to_fully_conv`), the whole image is resized
   so its shorter side is Q, the class score map is averaged over space, and the
   posteriors of the image and its horizontal flip are averaged. Several ``scales``
@@ -35,13 +35,13 @@ import paddle
 import paddle.nn as nn
 import paddle.nn.functional as F
 
+from . import io
+from .checkpoint import ModelLike, load_any  # noqa: F401 - load_any is re-exported for older callers
 from .errors import PaddleCNNError
 
 METHODS = ("center", "ten_crop", "dense", "multi_crop+dense", "ensemble")
 PAPER_CROP = 224   # the papers' training crop, in pixels
 PAPER_SCALE = 256  # the papers' single training / test scale S = Q, in pixels
-
-ModelLike = Union[nn.Layer, str, Path]
 
 
 @dataclass
@@ -82,15 +82,25 @@ class EvalResult:
         return (f"{self.method}: {self.num_samples} images, loss {self.loss:.4f}, "
                 f"top-1 {100 * self.top1:.2f}%, top-{self.topk} {100 * self.top5:.2f}%")
 
-    def save(self, out_dir: Union[str, Path]) -> Dict[str, Path]:
-        """Write ``metrics.json``, ``confusion.csv`` and ``confusion.png`` into ``out_dir``."""
+    def save(self, out_dir: Union[str, Path], overwrite: bool = True) -> Dict[str, Path]:
+        """Write ``metrics.json``, ``confusion.csv`` and ``confusion.png`` into ``out_dir`` (atomically).
+
+        ``overwrite=False`` refuses a folder that already holds one of them, naming it.
+        """
         out = Path(out_dir)
-        out.mkdir(parents=True, exist_ok=True)
-        paths = {"metrics": out / "metrics.json", "csv": out / "confusion.csv", "png": out / "confusion.png"}
-        paths["metrics"].write_text(json.dumps(self.to_dict(), indent=2) + "\n", encoding="utf-8")
+        paths = output_files(out)
+        if not overwrite:
+            io.refuse_existing(paths.values())
+        io.atomic_write(paths["metrics"], json.dumps(self.to_dict(), indent=2) + "\n")
         _write_confusion_csv(self.confusion, self.class_names, paths["csv"])
         plot_confusion(self.confusion, self.class_names, paths["png"], title=str(self))
         return paths
+
+
+def output_files(out_dir: Union[str, Path]) -> Dict[str, Path]:
+    """The files :meth:`EvalResult.save` writes into ``out_dir``."""
+    out = Path(out_dir)
+    return {"metrics": out / "metrics.json", "csv": out / "confusion.csv", "png": out / "confusion.png"}
 
 
 def evaluate(model_or_checkpoint: Union[ModelLike, Sequence[ModelLike]], dataset, method: str = "center",
@@ -141,6 +151,7 @@ def evaluate(model_or_checkpoint: Union[ModelLike, Sequence[ModelLike]], dataset
         raise PaddleCNNError(f"{len(members)} models given: several models need method='ensemble' "
                              "(or pass a single model)")
     loaded = [load_any(m) for m in members]
+    _same_channels(loaded, members)
     model, info = loaded[0]
     size = input_size or info.get("input_size") or getattr(model, "input_size", None)
     if not isinstance(dataset, paddle.io.Dataset):
@@ -167,6 +178,24 @@ def evaluate(model_or_checkpoint: Union[ModelLike, Sequence[ModelLike]], dataset
     if out_dir is not None:
         result.save(out_dir)
     return result
+
+
+def _same_channels(loaded: List[Tuple[nn.Layer, dict]], members: list) -> None:
+    """Ensemble members must take the same kind of image: one clear line instead of a raw conv error."""
+    def channels(model, info):
+        convs = [layer for layer in model.sublayers() if isinstance(layer, nn.Conv2D)]
+        return info.get("channels") or (int(convs[0].weight.shape[1]) if convs else None)
+
+    first = channels(*loaded[0])
+    for member, (model, info) in zip(members[1:], loaded[1:]):
+        c = channels(model, info)
+        if first and c and c != first:
+            raise PaddleCNNError(f"ensemble member {_name(member)} takes {c}-channel images but {_name(members[0])} takes {first}: "
+                                 "combine only runs trained on the same kind of images (grayscale or colour)")
+
+
+def _name(member) -> str:
+    return type(member).__name__ if isinstance(member, nn.Layer) else str(member)
 
 
 def _mean_posteriors(posteriors: List[paddle.Tensor]) -> paddle.Tensor:
@@ -211,28 +240,6 @@ def metrics(probs: np.ndarray, labels: np.ndarray, class_names: Optional[List[st
 
 
 # ----------------------------------------------------------------------------- loading
-
-def load_any(model_or_checkpoint: ModelLike) -> Tuple[nn.Layer, dict]:
-    """A Layer as it is (info from its attributes), or a run folder / checkpoint loaded."""
-    if isinstance(model_or_checkpoint, nn.Layer):
-        model, info = model_or_checkpoint, {}
-        for key in ("class_names", "mean", "std", "input_size"):
-            if getattr(model, key, None) is not None:
-                info[key] = getattr(model, key)
-    elif isinstance(model_or_checkpoint, (str, Path)):
-        path = Path(model_or_checkpoint)
-        if not path.exists():
-            raise PaddleCNNError(f"{path}: no such run folder or checkpoint file")
-        from .checkpoint import load_model
-
-        model, info = load_model(path)
-        info = dict(info or {})
-    else:
-        raise PaddleCNNError(f"expected a paddle.nn.Layer, a run folder or a checkpoint file, "
-                             f"got {type(model_or_checkpoint).__name__}")
-    model.eval()
-    return model, info
-
 
 def eval_dataset(name_or_list, split: str = "test", info: Optional[dict] = None,
                  input_size: Optional[int] = None, resize: Optional[int] = None, subset: Optional[int] = None,
@@ -428,12 +435,14 @@ def _run(posterior, dataset, batch_size: int, progress: bool) -> Tuple[np.ndarra
 
 def _write_confusion_csv(confusion: np.ndarray, names: List[str], path: Path) -> None:
     import csv
+    from io import StringIO
 
-    with open(path, "w", newline="", encoding="utf-8") as f:
-        writer = csv.writer(f)
-        writer.writerow(["true \\ predicted"] + list(names))
-        for name, row in zip(names, confusion):
-            writer.writerow([name] + [int(v) for v in row])
+    text = StringIO(newline="")
+    writer = csv.writer(text)
+    writer.writerow(["true \\ predicted"] + list(names))
+    for name, row in zip(names, confusion):
+        writer.writerow([name] + [int(v) for v in row])
+    io.atomic_write(path, text.getvalue())
 
 
 def plot_confusion(confusion: np.ndarray, names: List[str], path: Union[str, Path], title: str = "") -> Path:
@@ -458,5 +467,8 @@ def plot_confusion(confusion: np.ndarray, names: List[str], path: Union[str, Pat
                         color="white" if confusion[i, j] > top / 2 else "black")
     ax.set_title(title, fontsize=9)
     fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    return Path(path)
+    from io import BytesIO
+
+    png = BytesIO()
+    fig.savefig(png, format="png", dpi=100)
+    return io.atomic_write(path, png.getvalue())

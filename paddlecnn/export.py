@@ -28,8 +28,9 @@ import paddle
 import paddle.nn as nn
 from paddle.static import InputSpec
 
+from . import io
+from .checkpoint import ModelLike, load_any
 from .errors import PaddleCNNError
-from .evaluation import ModelLike, load_any
 
 PREFIX = "model"
 ONNX_OPSET = 13
@@ -38,7 +39,7 @@ INPUT_NAME = "image"
 
 def export_model(model_or_checkpoint: ModelLike, out_dir: Union[str, Path], input_size: Optional[int] = None,
                  channels: Optional[int] = None, onnx: bool = False, opset: int = ONNX_OPSET,
-                 verify: bool = True) -> Dict[str, object]:
+                 verify: bool = True, force: bool = False) -> Dict[str, object]:
     """Write the static inference model (and ONNX) of a model or run to ``out_dir``.
 
     The input is (N, channels, input_size, input_size) float32, normalised as in
@@ -48,14 +49,19 @@ def export_model(model_or_checkpoint: ModelLike, out_dir: Union[str, Path], inpu
     Returns the written paths (``json``, ``pdiparams``, ``meta``, ``onnx``) and, with
     ``verify``, the largest absolute differences from the dygraph logits
     (``max_abs_diff``: ``{"jit": ..., "inference": ..., "onnx": ...}``).
+
+    Everything is checked before the first file is written: an ``out_dir`` that
+    already holds one of the files is refused unless ``force`` (``--force``), and an
+    input size the model cannot take is a one-line error, not a half-written folder.
     """
     model, info = load_any(model_or_checkpoint)
     channels = int(channels or info.get("channels") or _first_conv(model).weight.shape[1])
-    size = input_size or info.get("input_size") or getattr(model, "input_size", None)
-    if not size:
-        raise PaddleCNNError("input_size is unknown: pass input_size= (--input-size), the size the model was trained at")
-    size = int(size)
+    size = _check_input(model, info, input_size, channels)
     out = Path(out_dir)
+    if not force:
+        io.refuse_existing(output_files(out, onnx).values(), "pass --force to replace it, or another --out")
+    for path in output_files(out, onnx).values():
+        io.refuse_symlink(path)
     out.mkdir(parents=True, exist_ok=True)  # paddle2onnx kills the process (exit 255) when it is missing
     prefix = out / PREFIX
     spec = InputSpec([None, channels, size, size], "float32", INPUT_NAME)
@@ -73,6 +79,44 @@ def export_model(model_or_checkpoint: ModelLike, out_dir: Union[str, Path], inpu
     return result
 
 
+def output_files(out_dir: Union[str, Path], onnx: bool = False) -> Dict[str, Path]:
+    """The files :func:`export_model` writes into ``out_dir``."""
+    prefix = Path(out_dir) / PREFIX
+    files = {"json": prefix.with_suffix(".json"), "pdiparams": prefix.with_suffix(".pdiparams"),
+             "meta": Path(out_dir) / "meta.json"}
+    if onnx:
+        files["onnx"] = prefix.with_suffix(".onnx")
+    return files
+
+
+def _check_input(model: nn.Layer, info: dict, input_size: Optional[int], channels: int) -> int:
+    """The export's input side in pixels, after a dygraph forward pass proved the model takes it."""
+    trained = info.get("input_size") or getattr(model, "input_size", None)
+    size = input_size or trained
+    if not size:
+        raise PaddleCNNError("input_size is unknown: pass input_size= (--input-size), the size the model was trained at")
+    size = int(size)
+    if size < 1:
+        raise PaddleCNNError(f"--input-size must be a positive number of pixels, got {size}")
+    # A too-small map aborts the process inside oneDNN (no Python exception), so the smallest
+    # size is checked before any forward pass: the model's own, else its largest kernel.
+    kernels = [max(layer._kernel_size) for layer in model.sublayers() if isinstance(layer, nn.Conv2D)]
+    smallest = getattr(model, "min_input_size", None) or max(kernels, default=1)
+    hint = f"export at the size it was trained at ({trained or 'see its config.json'})"
+    if size < smallest:
+        raise PaddleCNNError(f"--input-size {size}: the model cannot take {size}x{size} images (it needs at "
+                             f"least {smallest}); {hint}")
+    try:
+        with paddle.no_grad():
+            model(paddle.zeros([1, channels, size, size]))
+    except Exception as exc:  # noqa: BLE001 - e.g. the FC head expects the trained size's features
+        text = str(exc).strip()
+        first = text.splitlines()[0].split(". ")[0][:110] if text else type(exc).__name__
+        raise PaddleCNNError(f"--input-size {size}: the model cannot take {size}x{size} images ({first}); "
+                             f"{hint}") from None
+    return size
+
+
 def _first_conv(model: nn.Layer) -> nn.Conv2D:
     for layer in model.sublayers():
         if isinstance(layer, nn.Conv2D):
@@ -88,9 +132,7 @@ def _write_meta(out: Path, model: nn.Layer, info: dict, channels: int, size: int
             "mean": info.get("mean"), "std": info.get("std"), "class_names": info.get("class_names"),
             "output": "logits (N, num_classes); apply softmax for probabilities",
             "paddle": paddle.__version__}
-    path = out / "meta.json"
-    path.write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
-    return path
+    return io.atomic_write(out / "meta.json", json.dumps(meta, indent=2) + "\n")
 
 
 def to_onnx(prefix: Union[str, Path], onnx_file: Union[str, Path], opset: int = ONNX_OPSET) -> Path:

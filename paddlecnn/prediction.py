@@ -1,11 +1,11 @@
 """Use a trained model: predict image files, extract features, find neighbours, show filters.
 
 * :func:`predict`: top-k class names and probabilities for image files or a folder
-  (seed 004's predict script); unreadable files are reported one by one and the
+  (as in the VGG paper); unreadable files are reported one by one and the
   others still get their predictions.
 * :func:`extract_features` and :func:`nearest_neighbours`: the penultimate layer's
   activations (AlexNet/VGG fc7: 4096-d; GoogLeNet: 1024-d) and retrieval by Euclidean
-  distance, AlexNet's "visual knowledge" experiment (seed 003); :func:`neighbour_montage`
+  distance, AlexNet's "visual knowledge" experiment (the AlexNet paper); :func:`neighbour_montage`
   draws each query followed by its neighbours.
 * :func:`filter_grid`: the first convolution's kernels as one picture (AlexNet's
   Figure 3 shows colour blobs and oriented edges of several frequencies).
@@ -21,8 +21,10 @@ import paddle
 import paddle.nn as nn
 import paddle.nn.functional as F
 
+from . import io
+from .checkpoint import ModelLike, load_any
 from .errors import PaddleCNNError
-from .evaluation import CROP_PRESETS, ModelLike, load_any, train_preset
+from .evaluation import CROP_PRESETS, train_preset
 
 PathLike = Union[str, Path]
 
@@ -40,9 +42,10 @@ class Prediction:
         return self.error is None
 
     def __str__(self) -> str:
+        shown = io.show_path(self.path)  # a BOM or control character in a name shows, not hides
         if not self.ok:
-            return f"{self.path}: error: {self.error}"
-        return f"{self.path}: " + ", ".join(f"{name} {prob:.3f}" for name, prob in self.top)
+            return f"{shown}: error: {self.error}"
+        return f"{shown}: " + ", ".join(f"{name} {prob:.3f}" for name, prob in self.top)
 
 
 # ----------------------------------------------------------------------------- predict
@@ -59,7 +62,7 @@ def image_files(path: PathLike) -> List[Path]:
         if not files:
             raise PaddleCNNError(f"{path}: no image files ({', '.join(IMAGE_EXTENSIONS)}) in this folder")
         return files
-    raise PaddleCNNError(f"{path}: no such image file or folder")
+    raise PaddleCNNError(f"{io.show_path(path)}: no such image file or folder")
 
 
 def predict(model_or_checkpoint: ModelLike, images: Union[PathLike, Sequence[PathLike]], topk: int = 5,
@@ -76,7 +79,8 @@ def predict(model_or_checkpoint: ModelLike, images: Union[PathLike, Sequence[Pat
     order; a file that cannot be decoded gets ``error`` set instead of ``top``.
     """
     if topk < 1:
-        raise PaddleCNNError(f"topk must be >= 1, got {topk}")
+        raise PaddleCNNError(f"topk must be >= 1 (--topk), got {topk}")
+    _check_batch_size(batch_size)
     model, info = load_any(model_or_checkpoint)
     files = _collect(images)
     transform, channels = _eval_transform(model, info, input_size, mean, std, channels)
@@ -100,6 +104,11 @@ def predict(model_or_checkpoint: ModelLike, images: Union[PathLike, Sequence[Pat
                 best = np.argsort(-row, kind="stable")[:k]
                 results[i].top = [(names[j] if j < len(names) else str(j), float(row[j])) for j in best]
     return results
+
+
+def _check_batch_size(batch_size: int) -> None:
+    if not isinstance(batch_size, int) or batch_size < 1:
+        raise PaddleCNNError(f"batch_size must be a whole number >= 1 (--batch-size), got {batch_size!r}")
 
 
 def _collect(images) -> List[Path]:
@@ -139,6 +148,7 @@ def extract_features(model: ModelLike, dataset, batch_size: int = 32,
     """
     from .evaluation import center_crop
 
+    _check_batch_size(batch_size)
     net, info = load_any(model)
     size = input_size or info.get("input_size") or getattr(net, "input_size", None)
     embed = getattr(net, "embed", None) or _last_linear_input(net)
@@ -196,12 +206,13 @@ def nearest_neighbours(features: np.ndarray, queries: Union[Sequence[int], np.nd
 
 
 def neighbour_montage(dataset, queries: Sequence[int], neighbours: np.ndarray, path: PathLike,
-                      distances: Optional[np.ndarray] = None, tile: int = 64) -> Path:
+                      distances: Optional[np.ndarray] = None, tile: int = 64, overwrite: bool = True) -> Path:
     """Save a PNG: one row per query, the query image (red frame) then its neighbours.
 
     Images come from ``dataset.image(i)`` when the dataset has it (the decoded file),
     else from ``dataset[i]`` un-normalised with ``dataset.mean``/``std``. Each tile
     is ``tile`` pixels, captioned with its class and, below, its distance to the query.
+    ``overwrite=False`` refuses an existing ``path`` (PaddleCNNError naming it).
     """
     from PIL import Image, ImageDraw
 
@@ -222,10 +233,16 @@ def neighbour_montage(dataset, queries: Sequence[int], neighbours: np.ndarray, p
             draw.text((x0, y0 + tile), text[:tile // 6], fill="black")
             if c > 0 and distances is not None:
                 draw.text((x0, y0 + tile + 12), f"d={distances[r][c - 1]:.4g}"[:tile // 6], fill="gray")
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    sheet.save(path)
-    return path
+    return _save_png(sheet, path, overwrite)
+
+
+def _save_png(image, path: PathLike, overwrite: bool) -> Path:
+    """A PIL image as PNG, atomically, never through a symlink; ``overwrite=False`` keeps an existing file."""
+    from io import BytesIO
+
+    png = BytesIO()
+    image.save(png, format="PNG")
+    return io.atomic_write(path, png.getvalue(), overwrite=overwrite)
 
 
 def _tile(dataset, index: int, size: int):
@@ -255,13 +272,13 @@ def _first_conv(model: nn.Layer) -> nn.Conv2D:
 
 
 def filter_grid(model: ModelLike, path: Optional[PathLike] = None, columns: Optional[int] = None,
-                scale: int = 0) -> np.ndarray:
+                scale: int = 0, overwrite: bool = True) -> np.ndarray:
     """The first convolution's kernels tiled in a grid: (H, W, 3) uint8, saved as PNG if ``path``.
 
     Each kernel (in_channels, k, k) is stretched to [0, 255] on its own, as AlexNet's
     Figure 3 does; 3 input channels show as colour, others as gray (their mean).
     Kernels are enlarged ``scale`` times (default: to about 32 pixels) with a 1-pixel
-    white gap. 96 AlexNet kernels become 8 rows of 12.
+    white gap. 96 AlexNet kernels become 8 rows of 12. ``overwrite=False`` refuses an existing ``path``.
     """
     net = model if isinstance(model, nn.Layer) else load_any(model)[0]
     w = _first_conv(net).weight.numpy()                 # (out, in, k, k)
@@ -283,6 +300,5 @@ def filter_grid(model: ModelLike, path: Optional[PathLike] = None, columns: Opti
     if path is not None:
         from PIL import Image
 
-        Path(path).parent.mkdir(parents=True, exist_ok=True)
-        Image.fromarray(grid).save(path)
+        _save_png(Image.fromarray(grid), path, overwrite)
     return grid

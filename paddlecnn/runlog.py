@@ -22,7 +22,7 @@ import time
 from pathlib import Path
 from typing import Any, Dict, Iterable, Iterator, List, Optional, Sequence, Union
 
-from .checkpoint import atomic_write_bytes
+from .io import atomic_write_bytes
 from .errors import PaddleCNNError
 
 PathLike = Union[str, Path]

@@ -25,6 +25,7 @@ import numpy as np
 import paddle
 import paddle.nn as nn
 
+from . import io
 from .errors import PaddleCNNError
 
 Source = Union[str, Path, dict]
@@ -69,11 +70,7 @@ def read_state_dict(source: Source) -> "OrderedDict[str, np.ndarray]":
         else:
             path = Path(text).expanduser()
             if path.is_dir() or path.suffix == ".pdckpt":
-                # Our run folders and training checkpoints: the checkpoint module knows their layout.
-                from .checkpoint import load_weights, weights_file
-
-                path = weights_file(path)
-                state = load_weights(path)
+                state = io.read_weights(path)  # our run folders and training checkpoints
             else:
                 state = _read_pdparams(path)
     state = _unwrap(state)
@@ -81,14 +78,11 @@ def read_state_dict(source: Source) -> "OrderedDict[str, np.ndarray]":
 
 
 def _read_pdparams(path: Path) -> dict:
+    """A ``.pdparams`` file through :mod:`paddlecnn.io`'s restricted reader (it cannot run code)."""
     if not path.is_file():
-        raise PaddleCNNError(f"{path}: no such weights file; give a local .pdparams file, a run folder "
-                             "or an http(s) URL")
-    try:
-        return paddle.load(str(path), return_numpy=True)
-    except Exception as exc:  # noqa: BLE001 - any unreadable file gets the same advice
-        raise PaddleCNNError(f"{path}: cannot read weights ({exc}); pass a .pdparams file saved "
-                             "with paddle.save(model.state_dict(), ...)") from None
+        raise PaddleCNNError(f"{io.show_path(path)}: no such weights file; give a local .pdparams file, "
+                             "a run folder or an http(s) URL")
+    return io.state_dict_arrays(io.read_pickle(path, "weights file"), path)
 
 
 def _unwrap(state) -> dict:

@@ -161,3 +161,44 @@ def test_a_built_model_with_options_comes_back_the_same(tmp_path):
     kinds = {type(layer).__name__ for layer in loaded.sublayers()}
     assert {"ReLU", "MaxPool2D"} <= kinds and "Sigmoid" not in kinds
     assert info["config"]["model_options"]["num_classes"] == 10
+
+
+FIXTURE = __import__("pathlib").Path(__file__).resolve().parent / "fixtures" / "run_v0"
+
+
+def _expected():
+    import json
+
+    return json.loads((FIXTURE.parent / "run_v0_expected.json").read_text())
+
+
+def test_the_v0_fixture_evaluates_to_its_recorded_numbers(tmp_path, capsys):
+    import json
+    import shutil
+
+    from paddlecnn.cli import main
+
+    run = tmp_path / "run_v0"
+    shutil.copytree(FIXTURE, run)          # evaluate writes its report into the run folder
+    assert main(["evaluate", str(run), "--subset", "64"]) == 0
+    got = json.loads((run / "eval-center" / "metrics.json").read_text())
+    want = _expected()["evaluate_subset_64"]
+    assert got["num_samples"] == 64
+    assert got["loss"] == pytest.approx(want["loss"], abs=1e-6) and got["top1"] == want["top1"]
+
+
+def test_the_v0_fixture_resumes_through_the_restricted_reader(tmp_path):
+    import shutil
+
+    import paddlecnn
+
+    run = tmp_path / "run_v0"
+    shutil.copytree(FIXTURE, run)
+    history = paddlecnn.train(2, None, None, resume=str(run), quiet=True)
+    last = (history.records if hasattr(history, "records") else history)[-1]
+    want = _expected()["resumed_epoch_2"]
+    assert last["train_loss"] == pytest.approx(want["train_loss"], abs=1e-6)
+    assert last["eval_acc"] == pytest.approx(want["eval_acc"], abs=1e-9)
+    newest = ckpt.latest_checkpoint(run)
+    assert newest.name == "epoch-0002.pdckpt"
+    assert not any("GeneratorState" in g for g in __import__("paddlecnn").io.check_pickle(newest))

@@ -1,5 +1,6 @@
 """evaluate(): centre, ten-crop, dense (multi-scale), multi-crop+dense, ensemble; metrics and files."""
 import json
+import shutil
 
 import numpy as np
 import paddle
@@ -255,3 +256,37 @@ def test_a_trained_run_end_to_end(tmp_path, capsys):
     assert main(["export", str(run), "--out", str(tmp_path / "deploy")]) == 0
     meta = json.loads((tmp_path / "deploy" / "meta.json").read_text())
     assert meta["class_names"] == ["a", "b", "c"] and meta["input"]["shape"] == [None, 1, 32, 32]
+
+
+def test_cli_evaluate_out_keeps_an_existing_metrics_json(tmp_path, capsys):
+    from paddlecnn.cli import main
+
+    folder = _list_folder(tmp_path)
+    run = _run(tmp_path)
+    out = tmp_path / "report"
+    out.mkdir()
+    (out / "metrics.json").write_text('{"mine": 1}')
+    args = ["evaluate", str(run), "--data", str(folder), "--out", str(out)]
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert "report/metrics.json already exists" in err and "--force" in err and err.count("\n") == 1
+    assert (out / "metrics.json").read_text() == '{"mine": 1}' and not (out / "confusion.png").exists()
+    assert main(args + ["--force"]) == 0
+    assert json.loads((out / "metrics.json").read_text())["num_samples"] == 6
+    assert main(["evaluate", str(run), "--data", str(folder)]) == 0      # the run's own eval folder:
+    assert main(["evaluate", str(run), "--data", str(folder)]) == 0      # ours to replace
+
+
+def test_ensemble_members_must_take_the_same_channels(tmp_path):
+    from paddlecnn import checkpoint
+
+    gray = _run(tmp_path)
+    rgb = tmp_path / "rgb"
+    shutil.copytree(gray, rgb)
+    options = {"num_classes": 3, "in_channels": 3}
+    config = json.loads((rgb / "config.json").read_text())
+    config["model_options"], config["data_info"]["channels"] = options, 3
+    (rgb / "config.json").write_text(json.dumps(config))
+    checkpoint.save_weights(create("lenet5", **options).state_dict(), rgb / "best.pdparams")
+    with pytest.raises(PaddleCNNError, match=r"ensemble member .*rgb takes 3-channel images but .*run takes 1"):
+        evaluate([gray, rgb], _random_set(size=32), method="ensemble")

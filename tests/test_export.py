@@ -89,3 +89,32 @@ def test_cli_export(tmp_path, capsys):
     assert sorted(p.name for p in (tmp_path / "exp").iterdir()) == ["meta.json", "model.json", "model.pdiparams"]
     assert main(["export", str(tmp_path / "nope"), "--out", str(tmp_path / "x")]) == 2
     assert "no such run folder" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("existing", ["model.json", "meta.json"])
+def test_export_keeps_files_already_in_out(tmp_path, capsys, existing):
+    from paddlecnn.cli import main
+
+    run, _ = make_run(tmp_path)
+    out = tmp_path / "deploy"
+    out.mkdir()
+    (out / existing).write_text("hand-written")
+    assert main(["export", str(run), "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert f"deploy/{existing} already exists" in err and "--force" in err and err.count("\n") == 1
+    assert sorted(p.name for p in out.iterdir()) == [existing] and (out / existing).read_text() == "hand-written"
+    assert main(["export", str(run), "--out", str(out), "--force", "--no-verify"]) == 0
+    assert (out / existing).read_text() != "hand-written"
+
+
+def test_export_input_size_the_model_cannot_take_writes_nothing(tmp_path, capsys):
+    from paddlecnn.cli import main
+
+    run, _ = make_run(tmp_path)
+    assert main(["export", str(run), "--out", str(tmp_path / "exp"), "--input-size", "4"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: --input-size 4: the model cannot take 4x4 images") and err.count("\n") == 1
+    assert "trained at (32)" in err
+    assert not (tmp_path / "exp").exists()
+    with pytest.raises(PaddleCNNError, match="--input-size must be a positive"):
+        export_model(run, tmp_path / "exp", input_size=-3)

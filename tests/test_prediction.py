@@ -171,3 +171,45 @@ def test_cli_filters_and_neighbours(tmp_path, capsys):
     assert "features 84-d for 6 images" in out  # LeNet-5's F6 layer
     assert Image.open(tmp_path / "nn.png").size == (4 * 68, 2 * (64 + 24 + 4))
     assert Image.open(tmp_path / "f.png").size[0] > 0
+
+
+def test_neighbours_write_a_new_file_and_never_replace_one(tmp_path, capsys, monkeypatch):
+    run, _ = _run(tmp_path)
+    folder = tmp_path / "data"
+    _images(folder / "img", n=4)
+    for split in ("train", "test"):
+        (folder / f"{split}.txt").write_text("".join(f"img/img{i}.png {i % 3}\n" for i in range(4)))
+    monkeypatch.chdir(tmp_path)
+    args = ["predict", str(run), "--neighbours", str(folder), "--queries", "1", "-k", "1"]
+    assert main(args) == 0 and main(args) == 0
+    assert sorted(p.name for p in run.glob("neighbours-*.png")) == ["neighbours-1.png", "neighbours-2.png"]
+    assert not (tmp_path / "neighbours.png").exists()            # not in the working directory any more
+    mine = tmp_path / "mine.png"
+    mine.write_bytes(b"my picture")
+    capsys.readouterr()
+    assert main(args + ["--montage", str(mine)]) == 2
+    assert "mine.png already exists" in capsys.readouterr().err and mine.read_bytes() == b"my picture"
+    assert main(["predict", str(run), "--filters", str(mine)]) == 2 and mine.read_bytes() == b"my picture"
+    assert main(args + ["--montage", str(mine), "--force"]) == 0
+    assert Image.open(mine).size[0] > 0
+
+
+@pytest.mark.parametrize("flag", ["--batch-size", "--topk"])
+def test_cli_predict_zero_numbers_name_the_flag(tmp_path, capsys, flag):
+    run, _ = _run(tmp_path)
+    files = _images(tmp_path / "img", n=1)
+    assert main(["predict", str(run), str(files[0]), flag, "0"]) == 2
+    err = capsys.readouterr().err
+    assert err.strip() == f"error: {flag} must be >= 1, got 0"
+    with pytest.raises(PaddleCNNError, match=r"batch_size must be a whole number >= 1 \(--batch-size\)"):
+        predict(run, files, batch_size=0)
+
+
+def test_a_bom_in_an_image_path_is_visible(tmp_path, capsys):
+    run, _ = _run(tmp_path)
+    missing = "\ufeff" + str(tmp_path / "cat.png")
+    assert main(["predict", str(run), missing]) == 1
+    err = capsys.readouterr().err
+    assert "'\\ufeff" in err and "invisible character" in err and "\ufeff" not in err
+    with pytest.raises(PaddleCNNError, match=r"'\\ufeff.*no such image file or folder"):
+        predict(run, "\ufeff" + str(tmp_path / "photos"))

@@ -577,3 +577,27 @@ def test_gaps_in_the_labels_fail_before_training_unless_num_classes_is_given(tmp
     history = train(1, 4, "lenet5", data=str(listed), eval_data=False, num_classes=8, run_dir=tmp_path / "run2",
                     quiet=True)
     assert json.loads((history.run_dir / "config.json").read_text())["model_options"]["num_classes"] == 8
+
+
+def test_resume_refuses_a_checkpoint_missing_or_misshaping_a_tensor_and_cleans_stale_temp_files(tmp_path):
+    """A tampered checkpoint used to print paddle's "Skip loading" and train on with that tensor re-initialised."""
+    from paddlecnn import checkpoint as ckpt
+    from paddlecnn.io import save_pickle
+
+    run = tmp_path / "run"
+    train(1, 8, small_net(), data=Quadrants(32), eval_data=False, run_dir=run, quiet=True)
+    path = ckpt.latest_checkpoint(run)
+    state = ckpt.load_state(path)
+    name = sorted(state["model"])[0]
+    stale = path.parent / f".{path.name}.999999-0123456789abcdef.tmp"     # a killed write's leftover
+    stale.write_bytes(b"partial")
+    for tamper in ("drop", "reshape"):
+        bad = dict(state, model=dict(state["model"]))
+        if tamper == "drop":
+            del bad["model"][name]
+        else:
+            bad["model"][name] = np.zeros((3, 3), "float32")
+        save_pickle(path, bad)
+        with pytest.raises(PaddleCNNError, match=name.replace(".", r"\.")):
+            train(2, 8, small_net(), data=Quadrants(32), eval_data=False, resume=run, quiet=True)
+    assert not stale.exists()

@@ -37,7 +37,9 @@ def add_parser(subparsers) -> None:
     p.add_argument("--subset", type=int, default=None, metavar="N",
                    help="evaluate a seeded, stratified subset of N images (quick checks)")
     p.add_argument("--out", default=None, help="folder for metrics.json, confusion.csv/png "
-                                               "(default: <run>/eval-<method>)")
+                                               "(default: <run>/eval-<method>, replaced on each evaluation); "
+                                               "existing files there are kept unless --force")
+    p.add_argument("--force", action="store_true", help="replace metrics.json/confusion.* already in --out")
     p.add_argument("--device", default=None, help="cpu, gpu or gpu:N (default: gpu if available)")
     p.set_defaults(func=run)
 
@@ -49,9 +51,17 @@ def default_out(run_path: str, method: str) -> Path:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..evaluation import evaluate, load_any, run_data
+    from ..checkpoint import load_any
+    from ..evaluation import evaluate, output_files, run_data
+    from ..io import refuse_existing, show_path
     from ..runtime import get_device
 
+    if args.batch_size < 1:
+        raise PaddleCNNError(f"--batch-size must be >= 1, got {args.batch_size}")
+    if args.subset is not None and args.subset < 1:
+        raise PaddleCNNError(f"--subset must be >= 1 images, got {args.subset}")
+    if args.out and not args.force:  # a folder the user named: keep what is there (checked before the work)
+        refuse_existing(output_files(args.out).values(), "pass --force to replace it, or another --out")
     if args.device:
         get_device(args.device)
     data, root = args.data, args.root
@@ -59,7 +69,7 @@ def run(args: argparse.Namespace) -> int:
         data, run_root = run_data(load_any(args.run)[1])
         root = root or run_root
         if not data:
-            raise PaddleCNNError(f"{args.run}: the run does not record its data by name; pass --data LIST_OR_BUILTIN")
+            raise PaddleCNNError(f"{show_path(args.run)}: the run does not record its data by name; pass --data LIST_OR_BUILTIN")
     out = Path(args.out) if args.out else default_out(args.run, args.method)
     result = evaluate(args.run, data, method=args.method, scales=args.scales, batch_size=args.batch_size,
                       checkpoints=args.checkpoints, out_dir=out, split=args.split, flip=not args.no_flip,

@@ -18,7 +18,10 @@ def add_parser(subparsers) -> None:
         description="Export a run for deployment: model.json + model.pdiparams for paddle.jit.load and paddle "
                     "Inference, meta.json (classes, input shape, mean/std), and model.onnx with --onnx "
                     "(needs pip install 'paddlecnn[onnx]').")
-    p.add_argument("--out", required=True, help="output folder (created if missing)")
+    p.add_argument("--out", required=True, help="output folder (created if missing); files already there "
+                                                "are kept unless --force")
+    p.add_argument("--force", action="store_true", help="replace model.json/model.pdiparams/meta.json/model.onnx "
+                                                        "already in --out")
     p.add_argument("--onnx", action="store_true", help="also write model.onnx with paddle2onnx")
     p.add_argument("--opset", type=int, default=13, help="ONNX opset (default 13)")
     p.add_argument("--input-size", type=int, default=None, help="input side in pixels (default: the run's)")
@@ -30,7 +33,7 @@ def run(args: argparse.Namespace) -> int:
     from ..export import export_model
 
     result = export_model(args.run, args.out, input_size=args.input_size, onnx=args.onnx, opset=args.opset,
-                          verify=not args.no_verify)
+                          verify=not args.no_verify, force=args.force)
     for key in ("json", "pdiparams", "onnx", "meta"):
         if key in result:
             print(f"wrote {result[key]}")

@@ -15,7 +15,6 @@ import hashlib
 import json
 import os
 import shutil
-import tempfile
 import warnings
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence, Tuple
@@ -23,6 +22,7 @@ from typing import Dict, List, Optional, Sequence, Tuple
 import numpy as np
 
 from ..errors import PaddleCNNError
+from ..io import atomic_write
 from .images import IMAGE_EXTENSIONS
 from .lists import PathLike, format_list
 
@@ -99,30 +99,9 @@ MANIFEST = ".paddlecnn-lists.json"
 
 
 def _safe_write_text(path: PathLike, text: str) -> Path:
-    """Write ``text`` to ``path`` atomically without following a symlink.
-
-    The bytes go to a temp file created exclusively with an unpredictable name and
-    no-follow (``tempfile.mkstemp``), then renamed over ``path``; a rename replaces a link
-    rather than writing through it, and a symlinked target is refused up front, by name.
-    """
-    # TODO(lead): use paddlecnn.io.atomic_write_text
-    path = Path(path)
-    if path.is_symlink():
-        raise PaddleCNNError(f"{path} is a symlink (to {os.readlink(path)}); refusing to write through it: "
-                             "remove the link and run again")
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            os.fchmod(f.fileno(), 0o644)   # mkstemp's 0600: list files are meant to be shared
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.lexists(tmp):
-            os.unlink(tmp)
-        raise
-    return path
+    """Write ``text`` (UTF-8) to ``path`` with the project's one atomic writer: an exclusive,
+    no-follow temp file renamed over ``path``; a symlinked target is refused by name."""
+    return atomic_write(path, text.encode("utf-8"))
 
 
 def _sha256(text: str) -> str:

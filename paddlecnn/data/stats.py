@@ -19,6 +19,7 @@ import numpy as np
 from PIL import Image
 
 from ..errors import PaddleCNNError
+from ..io import atomic_write
 from .images import ImageError, open_image
 from .lists import PathLike, is_inside, parse_list, resolve_root, stratified_pick
 
@@ -85,12 +86,9 @@ def _native_channels(path: str) -> Optional[int]:
 
 
 def save_stats(stats: dict, path: PathLike) -> Path:
-    """Write ``stats`` as JSON (atomically: a reader never sees half a file)."""
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(stats, indent=1) + "\n", encoding="utf-8")
-    os.replace(tmp, path)
-    return path
+    """Write ``stats`` as JSON atomically (:func:`paddlecnn.io.atomic_write`: unpredictable temp name,
+    no write through a symlink; a symlinked ``stats.json`` is refused)."""
+    return atomic_write(path, json.dumps(stats, indent=1) + "\n")
 
 
 def read_stats(list_file: PathLike) -> Optional[dict]:

@@ -190,6 +190,8 @@ def _open_run_folder(run: Run) -> None:
     cfg = run.cfg
     if run.saved is not None:
         run.run_dir = Path(cfg.run_dir)
+        if run.is_main:
+            ckpt.clean_stale_temp(run.run_dir)      # temp files of writes a kill interrupted
     elif run.is_main:
         path = Path(cfg.run_dir) if cfg.run_dir else None
         if path is not None and _died_before_first_checkpoint(path):
@@ -225,7 +227,7 @@ def _restore(run: Run) -> None:
     """Load the resumed checkpoint (model, optimizer, LR policy, scaler, history), then write config.json."""
     state = run.saved
     if state is not None:
-        run.net.set_state_dict(state["model"])
+        ckpt.load_model_state(run.net, state["model"], state["path"])   # refuses missing/misshaped tensors
         ckpt.load_optimizer_state(run.optimizer, run.net, state["optimizer"])
         run.policy.set_state_dict(state["scheduler"])
         if run.scaler is not None and state.get("scaler"):
