@@ -9,6 +9,7 @@ Presets are data: a registry entry is a factory plus fixed keyword arguments.
 from __future__ import annotations
 
 import functools
+from dataclasses import dataclass, field
 from typing import Callable, Dict, List
 
 import paddle
@@ -16,13 +17,60 @@ import paddle
 from ..errors import PaddleCNNError
 
 _REGISTRY: Dict[str, Callable[..., paddle.nn.Layer]] = {}
+_INFO: Dict[str, "ModelInfo"] = {}
 
 
-def register(name: str, factory: Callable[..., paddle.nn.Layer], **preset) -> None:
-    """Register ``factory`` under ``name``; ``preset`` kwargs are fixed defaults of that name."""
+@dataclass(frozen=True)
+class ModelInfo:
+    """What the registry knows about one name, without building the network.
+
+    ``source`` names the document the network (and its init) comes from;
+    ``default_recipe`` names a training recipe (resolved by the engine's recipe catalog);
+    ``in_channels`` is the input the network was published for (1 for LeNet-5's digits);
+    ``min_input_size`` the smallest square side it takes, ``default_input_size`` its own.
+    """
+
+    name: str
+    family: str
+    source: str
+    default_recipe: str
+    default_init: str
+    in_channels: int
+    default_input_size: int
+    min_input_size: int
+    preset: Dict[str, object] = field(default_factory=dict)
+
+
+def register(name: str, factory: Callable[..., paddle.nn.Layer], *, family: str, source: str, recipe: str,
+             min_input_size: int = 0, **preset) -> None:
+    """Register ``factory`` under ``name``; ``preset`` kwargs are fixed defaults of that name.
+
+    ``family``, ``source`` and ``recipe`` become the name's :class:`ModelInfo`; sizes,
+    channels and init come from the preset or the factory's class attributes.
+    """
     if name in _REGISTRY:
         raise ValueError(f"model {name!r} registered twice")
     _REGISTRY[name] = functools.partial(factory, **preset) if preset else factory
+    _INFO[name] = ModelInfo(
+        name=name, family=family, source=source, default_recipe=recipe,
+        default_init=preset.get("init") or factory.default_init,
+        in_channels=_default_arg(factory, "in_channels", 3),
+        default_input_size=preset.get("input_size") or factory.default_input_size,
+        min_input_size=min_input_size or factory.min_input_size, preset=dict(preset))
+
+
+def _default_arg(factory, arg: str, fallback):
+    import inspect
+
+    param = inspect.signature(factory).parameters.get(arg)
+    return fallback if param is None or param.default is inspect.Parameter.empty else param.default
+
+
+def info(name: str) -> ModelInfo:
+    """The :class:`ModelInfo` of a registered name (family, source, default init and recipe, sizes)."""
+    if name not in _INFO:
+        raise PaddleCNNError(f"unknown model {name!r}; choose one of: {', '.join(list_models())}")
+    return _INFO[name]
 
 
 def list_models() -> List[str]:
@@ -49,6 +97,7 @@ def create(name: str, num_classes: int = 1000, **options) -> paddle.nn.Layer:
 # Importing the family modules registers their names.
 from . import lenet, alexnet, vgg, googlenet, tricks  # noqa: E402,F401
 from .init import apply_init, list_inits  # noqa: E402,F401
+from .layers import ClassicNet  # noqa: E402,F401
 
 
 def to_fully_conv(model: paddle.nn.Layer) -> paddle.nn.Layer:
@@ -56,41 +105,46 @@ def to_fully_conv(model: paddle.nn.Layer) -> paddle.nn.Layer:
     return vgg.to_fully_conv(model)
 
 
-# Seed 002 names its networks LeNet, AlexNet, VGG(layer=...), ... Readers of the post
-# find them here as thin factories over the registry (no second implementation).
-def _post_factory(name: str, doc: str):
+# The PaddlePaddle tutorial names its networks LeNet, AlexNet, VGG(layer=...), ... Its
+# readers find them here as thin factories over the registry (no second implementation),
+# each returning the network the tutorial ran, with its BN placement and init.
+def _tutorial_factory(class_name: str, name: str):
     def factory(num_classes: int = 1000, **options) -> paddle.nn.Layer:
         return create(name, num_classes=num_classes, **options)
 
-    factory.__doc__ = f"{doc} Same as ``create({name!r}, num_classes, **options)``."
+    factory.__name__ = factory.__qualname__ = class_name
+    factory.__doc__ = (f"The PaddlePaddle tutorial's ``{class_name}``: ``create({name!r}, num_classes, "
+                       f"**options)``.")
     return factory
 
 
-def VGG(num_classes: int = 1000, layer: int = 16, **options) -> paddle.nn.Layer:
-    """Seed 002's ``VGG(layer=11/13/16/19)``: configurations A, B, D, E."""
-    return create(_vgg_name(layer), num_classes=num_classes, **options)
+def VGG(num_classes: int = 1000, layer: int = 13, **options) -> paddle.nn.Layer:
+    """The PaddlePaddle tutorial's ``VGG(layer=11/13/16/19)`` (configurations A, B, D, E; its
+    default and its run: 13): ``create("vgg13_tutorial", ...)`` etc."""
+    return create(f"{_vgg_depth(layer)}_tutorial", num_classes=num_classes, **options)
 
 
-def VGG_BN(num_classes: int = 1000, layer: int = 16, **options) -> paddle.nn.Layer:
-    """Seed 002's ``VGG_BN``: the same configurations with BatchNorm."""
-    return create(_vgg_name(layer) + "_bn", num_classes=num_classes, **options)
+def VGG_BN(num_classes: int = 1000, layer: int = 13, **options) -> paddle.nn.Layer:
+    """The PaddlePaddle tutorial's ``VGG_BN``: BN after two convolutions only (see vgg.py):
+    ``create("vgg13_bn_tutorial", ...)`` etc."""
+    return create(f"{_vgg_depth(layer)}_bn_tutorial", num_classes=num_classes, **options)
 
 
-def _vgg_name(layer: int) -> str:
+def _vgg_depth(layer: int) -> str:
     if layer not in (11, 13, 16, 19):
         raise PaddleCNNError(f"VGG layer={layer}: use 11, 13, 16 or 19")
     return f"vgg{layer}"
 
 
-LeNet = _post_factory("lenet", "Seed 002's three-conv sigmoid LeNet.")
-AlexNet = _post_factory("alexnet", "Seed 002's AlexNet (96-256-384-384-256).")
-GoogLeNet = _post_factory("googlenet", "Inception v1 (GoogLeNet).")
-GoogLeNet_BN = _post_factory("googlenet_bn", "Inception v1 with BatchNorm.")
-CNN = _post_factory("cnn_sigmoid", "Trick series: the sigmoid baseline.")
-CNN_BaseLine = _post_factory("cnn_baseline", "Trick series: + BatchNorm.")
-CNN_LeakyRelu = _post_factory("cnn_leakyrelu", "Trick series: LeakyReLU.")
-CNN_PoolReplaceFC = _post_factory("cnn_poolreplacefc", "Trick series: global average pooling head.")
-CNN_DropOut = _post_factory("cnn_dropout", "Trick series: dropout in the head.")
-CNN_CoreSize3 = _post_factory("cnn_coresize3", "Trick series: 3x3 stacks.")
-CNN_ConcatConv = _post_factory("cnn_concatconv", "Trick series: multi-scale concat block.")
-CNN_AllTricks = _post_factory("cnn_alltricks", "Trick series: all tricks combined.")
+LeNet = _tutorial_factory("LeNet", "lenet")
+AlexNet = _tutorial_factory("AlexNet", "alexnet")
+GoogLeNet = _tutorial_factory("GoogLeNet", "googlenet")
+GoogLeNet_BN = _tutorial_factory("GoogLeNet_BN", "googlenet_bn_tutorial")
+CNN = _tutorial_factory("CNN", "cnn_sigmoid")
+CNN_BaseLine = _tutorial_factory("CNN_BaseLine", "cnn_baseline")
+CNN_LeakyRelu = _tutorial_factory("CNN_LeakyRelu", "cnn_leakyrelu")
+CNN_PoolReplaceFC = _tutorial_factory("CNN_PoolReplaceFC", "cnn_poolreplacefc")
+CNN_DropOut = _tutorial_factory("CNN_DropOut", "cnn_dropout")
+CNN_CoreSize3 = _tutorial_factory("CNN_CoreSize3", "cnn_coresize3")
+CNN_ConcatConv = _tutorial_factory("CNN_ConcatConv", "cnn_concatconv")
+CNN_AllTricks = _tutorial_factory("CNN_AllTricks", "cnn_alltricks")
