@@ -130,12 +130,16 @@ def test_small_inputs_give_logits(name, size):
     assert model.embed(x).shape == [2, 128]  # 1024 * 0.125 for both heads
 
 
-def test_default_init_is_xavier_and_attributes():
+def test_default_init_is_the_tutorials_and_attributes():
+    """fluid 1.x's defaults: conv N(0, sqrt(2 / (k*k*C_in))), Linear Xavier uniform, biases 0."""
     model = create("cnn_baseline", 16, input_size=64, width=0.25)
-    assert (model.default_input_size, model.min_input_size, model.default_init) == (224, 32, "xavier")
-    w = of_type(model, nn.Conv2D)[-1].weight  # 256 -> 256, 5x5: Glorot bound sqrt(6 / (2 * 256 * 25))
-    bound = np.sqrt(6 / (256 * 25 + 256 * 25))
-    assert float(w.abs().max()) <= bound and float(w.abs().max()) > 0.99 * bound
+    assert (model.default_input_size, model.min_input_size, model.init_scheme) == (224, 32, "paddle")
+    w = of_type(model, nn.Conv2D)[-1].weight.numpy()  # 256 -> 256, 5x5: std sqrt(2 / 6400) = 0.0177
+    assert abs(w.std() / np.sqrt(2 / (256 * 25)) - 1) < 0.01
+    assert abs(w.std() - np.sqrt(6 / (2 * 256 * 25)) / np.sqrt(3)) > 0.007  # not Glorot's 0.0125
+    fc = of_type(model, nn.Linear)[0].weight.numpy()  # Xavier uniform bound sqrt(6 / (in + out))
+    bound = np.sqrt(6 / sum(fc.shape))
+    assert np.abs(fc).max() <= bound and np.abs(fc).max() > 0.99 * bound
 
 
 def test_bad_options_raise():

@@ -2,7 +2,8 @@
 
 Full-size models have 133-144M parameters; each is built once. Their weights are
 either only counted or overwritten by paddle's state dict, so the full-size builds
-skip the MSRA draw (``no_init``), which alone costs ~2.5 s per model on 2 cores.
+skip the init draw (``no_init``: parameters stay the zeros ``init.deferred`` made),
+which alone costs ~2.5 s per model on 2 cores.
 """
 import gc
 
@@ -13,7 +14,7 @@ import paddle.vision.models as pvm
 import pytest
 
 from paddlecnn.errors import PaddleCNNError
-from paddlecnn.models import create, to_fully_conv, vgg
+from paddlecnn.models import create, layers, to_fully_conv, vgg
 
 
 def n_params(model: nn.Layer) -> int:
@@ -27,7 +28,7 @@ def count(model: nn.Layer, kind) -> int:
 
 @pytest.fixture
 def no_init(monkeypatch):
-    monkeypatch.setattr(vgg, "apply_init", lambda model, scheme: model)
+    monkeypatch.setattr(layers, "apply_init", lambda model, scheme: model)
 
 
 # 1000 classes, 224x224: the paper's Table 2 / paddle.vision.models counts.
