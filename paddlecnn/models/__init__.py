@@ -107,44 +107,31 @@ def to_fully_conv(model: paddle.nn.Layer) -> paddle.nn.Layer:
 
 # The PaddlePaddle tutorial names its networks LeNet, AlexNet, VGG(layer=...), ... Its
 # readers find them here as thin factories over the registry (no second implementation),
-# each returning the network the tutorial ran, with its BN placement and init.
-def _tutorial_factory(class_name: str, name: str):
+# each returning the network the tutorial ran, with its BN placement, init and defaults.
+TUTORIAL_CLASSES: Dict[str, str] = {
+    "LeNet": "lenet", "AlexNet": "alexnet",
+    "VGG": "vgg{layer}_tutorial", "VGG_BN": "vgg{layer}_bn_tutorial",  # its default and its run: layer=13
+    "GoogLeNet": "googlenet", "GoogLeNet_BN": "googlenet_bn_tutorial",
+    "CNN": "cnn_sigmoid", "CNN_BaseLine": "cnn_baseline", "CNN_LeakyRelu": "cnn_leakyrelu",
+    "CNN_PoolReplaceFC": "cnn_poolreplacefc", "CNN_DropOut": "cnn_dropout",
+    "CNN_CoreSize3": "cnn_coresize3", "CNN_ConcatConv": "cnn_concatconv", "CNN_AllTricks": "cnn_alltricks",
+}
+
+
+def _tutorial_factory(class_name: str, name: str) -> Callable[..., paddle.nn.Layer]:
+    takes_layer = "{layer}" in name
+
     def factory(num_classes: int = 1000, **options) -> paddle.nn.Layer:
-        return create(name, num_classes=num_classes, **options)
+        layer = options.pop("layer", 13) if takes_layer else None
+        if takes_layer and layer not in (11, 13, 16, 19):
+            raise PaddleCNNError(f"{class_name} layer={layer}: use 11, 13, 16 or 19")
+        return create(name.format(layer=layer), num_classes=num_classes, **options)
 
     factory.__name__ = factory.__qualname__ = class_name
-    factory.__doc__ = (f"The PaddlePaddle tutorial's ``{class_name}``: ``create({name!r}, num_classes, "
-                       f"**options)``.")
+    shown = name.format(layer="13") if takes_layer else name
+    factory.__doc__ = (f"The PaddlePaddle tutorial's ``{class_name}``: ``create({shown!r}, num_classes, "
+                       f"**options)``" + (" (``layer`` = 11, 13, 16 or 19)." if takes_layer else "."))
     return factory
 
 
-def VGG(num_classes: int = 1000, layer: int = 13, **options) -> paddle.nn.Layer:
-    """The PaddlePaddle tutorial's ``VGG(layer=11/13/16/19)`` (configurations A, B, D, E; its
-    default and its run: 13): ``create("vgg13_tutorial", ...)`` etc."""
-    return create(f"{_vgg_depth(layer)}_tutorial", num_classes=num_classes, **options)
-
-
-def VGG_BN(num_classes: int = 1000, layer: int = 13, **options) -> paddle.nn.Layer:
-    """The PaddlePaddle tutorial's ``VGG_BN``: BN after two convolutions only (see vgg.py):
-    ``create("vgg13_bn_tutorial", ...)`` etc."""
-    return create(f"{_vgg_depth(layer)}_bn_tutorial", num_classes=num_classes, **options)
-
-
-def _vgg_depth(layer: int) -> str:
-    if layer not in (11, 13, 16, 19):
-        raise PaddleCNNError(f"VGG layer={layer}: use 11, 13, 16 or 19")
-    return f"vgg{layer}"
-
-
-LeNet = _tutorial_factory("LeNet", "lenet")
-AlexNet = _tutorial_factory("AlexNet", "alexnet")
-GoogLeNet = _tutorial_factory("GoogLeNet", "googlenet")
-GoogLeNet_BN = _tutorial_factory("GoogLeNet_BN", "googlenet_bn_tutorial")
-CNN = _tutorial_factory("CNN", "cnn_sigmoid")
-CNN_BaseLine = _tutorial_factory("CNN_BaseLine", "cnn_baseline")
-CNN_LeakyRelu = _tutorial_factory("CNN_LeakyRelu", "cnn_leakyrelu")
-CNN_PoolReplaceFC = _tutorial_factory("CNN_PoolReplaceFC", "cnn_poolreplacefc")
-CNN_DropOut = _tutorial_factory("CNN_DropOut", "cnn_dropout")
-CNN_CoreSize3 = _tutorial_factory("CNN_CoreSize3", "cnn_coresize3")
-CNN_ConcatConv = _tutorial_factory("CNN_ConcatConv", "cnn_concatconv")
-CNN_AllTricks = _tutorial_factory("CNN_AllTricks", "cnn_alltricks")
+globals().update({cls: _tutorial_factory(cls, name) for cls, name in TUTORIAL_CLASSES.items()})
