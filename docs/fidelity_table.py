@@ -6,7 +6,7 @@ Each network is built at its source's setting (input, classes), with ``paddle.se
 Columns: parameters (trainable, BN running statistics excluded), conv / FC / BN layer
 counts, BN placement, and the std of the first convolution's and the first Linear's
 weights: ours (drawn) against the source's formula (computed from the layer's shape).
-tests/test_fidelity_table.py re-computes every column but the drawn std without drawing.
+tests/test_init.py re-computes every column but the drawn std (checked against the formula) without drawing.
 """
 from __future__ import annotations
 
@@ -57,7 +57,7 @@ def formula_std(scheme: str, layer: nn.Layer) -> Optional[float]:
 
 def bn_placement(model: nn.Layer) -> str:
     """Where the BatchNorms sit: 'none', 'after every conv', or what each one follows
-    (conv #k counts the convolutions in execution order; pool #k the max-pools)."""
+    (conv #k counts the convolutions in build order; pool #k the downsampling max-pools)."""
     bns = [m for m in model.sublayers() if isinstance(m, (nn.BatchNorm2D, nn.BatchNorm1D))]
     convs = sum(isinstance(m, nn.Conv2D) for m in model.sublayers())
     if not bns:
@@ -69,7 +69,7 @@ def bn_placement(model: nn.Layer) -> str:
         if isinstance(layer, nn.Conv2D):
             n_conv += 1
             last = f"conv #{n_conv} ({layer.weight.shape[0]} ch)"
-        elif isinstance(layer, nn.MaxPool2D):
+        elif isinstance(layer, nn.MaxPool2D) and layer.stride != 1:  # not Inception's branch pool
             n_pool += 1
             last = f"pool #{n_pool}"
         elif isinstance(layer, nn.AdaptiveAvgPool2D):

@@ -149,3 +149,45 @@ def test_mxnet_bn_has_a_fixed_scale():
     assert all(bn.weight.stop_gradient and bn._epsilon == 1e-3 for bn in bns)
     assert all(not bn.weight.stop_gradient and bn._epsilon == 1e-5 for bn in
                small("vgg16_prelu").sublayers() if isinstance(bn, nn.BatchNorm2D))
+
+
+# ---------------------------------------------------------------- docs/fidelity.md
+def _table_rows() -> dict:
+    """docs/fidelity.md's table as {model: [cells]}."""
+    from pathlib import Path
+
+    text = (Path(__file__).resolve().parents[1] / "docs" / "fidelity.md").read_text()
+    rows = [line.strip("|").split(" | ") for line in text.splitlines() if line.startswith("| ")]
+    return {cells[0].strip(): [c.strip() for c in cells] for cells in rows[1:]}
+
+
+def _fidelity_module():
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "docs" / "fidelity_table.py"
+    spec = importlib.util.spec_from_file_location("fidelity_table", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_fidelity_table_lists_every_model():
+    assert sorted(_table_rows()) == list_models()
+
+
+@pytest.mark.parametrize("name", list_models())
+def test_fidelity_table_numbers_match_the_code(name, monkeypatch):
+    """Every column re-computed without drawing (full-size builds); drawn stds against the formula."""
+    table = _fidelity_module()
+    monkeypatch.setattr(layers, "apply_init", lambda model, scheme: model)
+    expected = table.markdown([table.row(name)]).splitlines()[-1].strip("|").split(" | ")
+    cells = _table_rows()[name]
+    for column in (0, 1, 2, 3, 4, 5, 8):  # model .. init, BN placement
+        assert cells[column] == expected[column].strip(), (name, column)
+    for column in (6, 7):  # "ours / formula": the formula exactly, ours near it when the schemes agree
+        ours, formula = cells[column].split(" / ")
+        assert formula == expected[column].split(" / ")[1].strip()
+        init, source_init = cells[5].split(" / ")
+        if init == source_init and formula != "n/a":
+            assert abs(float(ours) / float(formula) - 1) < 0.1, (name, column, ours, formula)

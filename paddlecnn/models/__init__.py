@@ -4,7 +4,11 @@ Every registered factory takes ``num_classes``, ``in_channels`` (3), ``input_siz
 (the square input the network is built for, where it flattens) and ``width`` (a
 channel multiplier, 1.0 = the published network), and returns a plain
 ``paddle.nn.Layer`` whose weights already carry the model's default initialisation.
-Presets are data: a registry entry is a factory plus fixed keyword arguments.
+Presets are data: a registry entry is a factory plus fixed keyword arguments, and
+:func:`info` gives its :class:`ModelInfo` (family, source, default init, the name of its
+default training recipe, input channels and sizes) without building it. Each network's
+weights are drawn once, with its source's scheme (see :mod:`.init`), so ``paddle.seed``
+before ``create`` makes them repeatable. docs/fidelity.md compares every network with its source.
 """
 from __future__ import annotations
 

@@ -45,6 +45,7 @@ import paddle.nn as nn
 
 from . import register
 from .alexnet import paper_lrn
+from .init import deferred
 from .layers import ClassicNet, activation, check_input_size, scaled
 from .layers import batch_norm as batch_norm_layer
 from ..errors import PaddleCNNError
@@ -234,7 +235,8 @@ def to_fully_conv(model: nn.Layer) -> FullyConvVGG:
         if isinstance(layer, nn.Linear):
             fan_in, fan_out = layer.weight.shape
             size = k if first else 1
-            conv = nn.Conv2D(fan_in // (size * size), fan_out, size)
+            with deferred():  # every weight is copied in next: no draw
+                conv = nn.Conv2D(fan_in // (size * size), fan_out, size)
             conv.weight.set_value(layer.weight.t().reshape(conv.weight.shape))
             conv.bias.set_value(layer.bias)
             head.append(conv)
