@@ -19,6 +19,7 @@ import paddle
 import paddle.nn as nn
 
 from paddlecnn.models import create, info, list_models
+from paddlecnn.models.layers import Inception
 
 TUTORIAL = (3, 224, 16)  # its Caltech-16 setting: 3x224x224, 16 classes
 SETTINGS = {"lenet5": (1, 32, 10), "alexnet_paper": (3, 227, 1000), "googlenet_bn": (3, 224, 1000)}
@@ -65,8 +66,11 @@ def bn_placement(model: nn.Layer) -> str:
     if len(bns) >= convs:
         return "after every conv" + (" and hidden FC" if len(bns) > convs else "")
     where, n_conv, n_pool, last = [], 0, 0, ""
-    for layer in model.sublayers():
-        if isinstance(layer, nn.Conv2D):
+    for layer in _walk(model):
+        if isinstance(layer, Inception):
+            n_conv += sum(isinstance(m, nn.Conv2D) for m in layer.sublayers())
+            last = f"concat block ({layer.out_channels} ch)"
+        elif isinstance(layer, nn.Conv2D):
             n_conv += 1
             last = f"conv #{n_conv} ({layer.weight.shape[0]} ch)"
         elif isinstance(layer, nn.MaxPool2D) and layer.stride != 1:  # not Inception's branch pool
@@ -77,6 +81,15 @@ def bn_placement(model: nn.Layer) -> str:
         elif isinstance(layer, (nn.BatchNorm2D, nn.BatchNorm1D)):
             where.append(last)
     return "after " + ", ".join(where)
+
+
+def _walk(layer: nn.Layer):
+    """The leaf layers of ``layer`` in build order, an Inception (concat) block counting as one leaf."""
+    for child in layer.children():
+        if isinstance(child, Inception) or not list(child.children()):
+            yield child
+        else:
+            yield from _walk(child)
 
 
 def row(name: str) -> Dict[str, object]:

@@ -93,6 +93,7 @@ def create(name: str, num_classes: int = 1000, **options) -> paddle.nn.Layer:
         raise PaddleCNNError(f"num_classes must be >= 1, got {num_classes}")
     model = _REGISTRY[name](num_classes=num_classes, **options)
     model.model_name = name
+    model.default_init = _INFO[name].default_init  # the preset's, which may differ from its class's
     # Recorded so a trained model can be rebuilt from its run folder (checkpoint.load_model).
     model.model_options = dict(options, num_classes=num_classes)
     return model
