@@ -176,7 +176,11 @@ def test_fidelity_table_lists_every_model():
     assert sorted(_table_rows()) == list_models()
 
 
-@pytest.mark.parametrize("name", list_models())
+# VGG-sized builds (130M+ parameters each, ~3 s apiece on 2 cores) are the slow ones.
+_TABLE_PARAMS = [pytest.param(n, marks=pytest.mark.slow) if info(n).family == "vgg" else n for n in list_models()]
+
+
+@pytest.mark.parametrize("name", _TABLE_PARAMS)
 def test_fidelity_table_numbers_match_the_code(name, monkeypatch):
     """Every column re-computed without drawing (full-size builds); drawn stds against the formula."""
     table = _fidelity_module()
