@@ -51,7 +51,7 @@ def test_published_parameter_counts(full_size):
     assert n_params(full_size["alexnet"]) == 62_378_344
     assert n_params(full_size["alexnet_paper"]) == 62_378_344  # one tower; LRN has no weights
     assert n_params(full_size["googlenet"]) == 6_998_552
-    # seed 002's LeNet: 456 + 2,416 + 30,840 (convs) + 25,200,084 (fc84) + 85,000 (fc)
+    # the PaddlePaddle tutorial's LeNet: 456 + 2,416 + 30,840 (convs) + 25,200,084 (fc84) + 85,000 (fc)
     assert n_params(full_size["lenet"]) == 25_318_796
     assert n_params(create("lenet5", num_classes=10, in_channels=1, input_size=32)) == 61_706
 

@@ -1,4 +1,4 @@
-"""Seed 002's trick series: each preset matches the post's code layer for layer."""
+"""The PaddlePaddle tutorial's trick series: each preset matches its code layer for layer."""
 import numpy as np
 import paddle
 import paddle.nn as nn
@@ -41,7 +41,7 @@ def test_all_presets_registered_and_presets_are_data():
 
 
 @pytest.mark.parametrize("name", PRESETS)
-def test_structure_matches_seed(name):
+def test_structure_matches_the_tutorial(name):
     kernels, n_bn, act, n_act, head, dropout = EXPECTED[name]
     model = create(name, 16, input_size=64, width=0.125)
     convs = of_type(model, nn.Conv2D)
@@ -69,7 +69,7 @@ def test_structure_matches_seed(name):
 
 @pytest.mark.parametrize("name", ["cnn_baseline", "cnn_coresize3", "cnn_concatconv", "cnn_alltricks"])
 def test_bn_comes_after_the_activation(name):
-    """The seed's Conv2D(act=...) then BatchNorm: conv -> act -> BN; a concat block -> BN."""
+    """The tutorial's Conv2D(act=...) then BatchNorm: conv -> act -> BN; a concat block -> BN."""
     model = create(name, 16, input_size=32, width=0.125)
     stages = list(model.features.children())
     for i, stage in enumerate(stages):
@@ -81,7 +81,7 @@ def test_bn_comes_after_the_activation(name):
             assert of_type(stage, nn.BatchNorm2D) == []  # none inside the block
 
 
-def test_concat_block_channels_match_seed():
+def test_concat_block_channels_match_the_tutorial():
     model = create("cnn_alltricks", 16)
     blocks = of_type(model, Inception)
     assert len(blocks) == 2 and all(b.out_channels == 384 + 256 + 256 + 128 == 1024 for b in blocks)

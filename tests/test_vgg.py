@@ -110,7 +110,7 @@ def test_bn_twin_is_conv_bn_relu():
         [nn.Conv2D, nn.BatchNorm2D, nn.ReLU, nn.MaxPool2D]
 
 
-def test_vgg16_prelu_is_seed_000():
+def test_vgg16_prelu_is_the_chapters_vgg16():
     model = create("vgg16_prelu", 10, input_size=32, width=0.125)
     kinds = [type(layer) for layer in model.features.children()]
     assert kinds[:7] == [nn.Conv2D, nn.PReLU, nn.BatchNorm2D, nn.Conv2D, nn.PReLU, nn.BatchNorm2D,
