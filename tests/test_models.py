@@ -52,7 +52,7 @@ def test_published_parameter_counts(full_size):
     assert n_params(full_size["alexnet"]) == 62_378_344
     assert n_params(full_size["alexnet_paper"]) == 62_378_344  # one tower; LRN has no weights
     assert n_params(full_size["googlenet"]) == 6_998_552
-    # seed 002's LeNet: 456 + 2,416 + 30,840 (convs) + 25,200,084 (fc84) + 85,000 (fc)
+    # the PaddlePaddle tutorial's LeNet: 456 + 2,416 + 30,840 (convs) + 25,200,084 (fc84) + 85,000 (fc)
     assert n_params(full_size["lenet"]) == 25_318_796
     assert n_params(create("lenet5", num_classes=10, in_channels=1, input_size=32)) == 61_706
 
@@ -244,3 +244,48 @@ def test_lrn_matches_paper_formula():
     # paddle's own alpha means alpha / size: passing the paper's 1e-4 unchanged is off
     naive = nn.LocalResponseNorm(5, alpha=1e-4, beta=0.75, k=2.0)
     assert np.abs(naive(x).numpy() - expected).max() > 1e-2
+
+
+# ------------------------------------------------ the PaddlePaddle tutorial's names and metadata
+def _bn_count(model) -> int:
+    return sum(isinstance(m, (nn.BatchNorm2D, nn.BatchNorm1D)) for m in model.sublayers())
+
+
+def test_tutorial_factories_return_the_tutorials_networks():
+    vgg_bn = models.VGG_BN(16, input_size=32, width=0.125)  # its default and its run: layer=13
+    assert vgg_bn.model_name == "vgg13_bn_tutorial" and _bn_count(vgg_bn) == 2
+    assert [bn.weight.shape[0] for bn in vgg_bn.sublayers() if isinstance(bn, nn.BatchNorm2D)] == [16, 64]
+    assert models.VGG(16, input_size=32, width=0.125).model_name == "vgg13_tutorial"
+    assert models.VGG_BN(16, layer=19, input_size=32, width=0.125).model_name == "vgg19_bn_tutorial"
+    g = models.GoogLeNet_BN(16, input_size=32, width=0.125)
+    assert g.model_name == "googlenet_bn_tutorial" and _bn_count(g) == 3
+    assert _bn_count(create("googlenet_bn", 16, input_size=32, width=0.125)) == 57
+    for cls, name in models.TUTORIAL_CLASSES.items():
+        assert models.info(name.format(layer=13)).source == "the PaddlePaddle tutorial", cls
+    with pytest.raises(PaddleCNNError, match="layer=12"):
+        models.VGG(16, layer=12)
+
+
+def test_tutorial_vgg_bn_sits_after_conv4_and_conv9():
+    """The tutorial's conv9 (first conv of stage 4) is VGG16's 8th and VGG19's 9th convolution."""
+    for depth, after in ((13, (4, 7)), (16, (4, 8)), (19, (4, 9))):
+        model = create(f"vgg{depth}_bn_tutorial", 16, input_size=32, width=0.125)
+        n_conv, where = 0, []
+        for layer in model.features:
+            n_conv += isinstance(layer, nn.Conv2D)
+            if isinstance(layer, nn.BatchNorm2D):
+                where.append(n_conv)
+        assert tuple(where) == after, depth
+
+
+def test_registry_metadata():
+    recipes = {models.info(n).default_recipe for n in list_models()}
+    assert recipes == {"lenet-cpu", "tutorial", "alexnet-paper", "vgg-paper", "vgg16-chapter", "googlenet-cpu"}
+    lenet5 = models.info("lenet5")
+    assert (lenet5.in_channels, lenet5.default_input_size, lenet5.min_input_size) == (1, 32, 16)
+    paper = models.info("alexnet_paper")
+    assert (paper.default_input_size, paper.min_input_size, paper.default_init) == (227, 67, "alexnet_paper")
+    assert models.info("alexnet").min_input_size == 63
+    assert models.info("vgg16_prelu").default_init == "msra_prelu"
+    with pytest.raises(PaddleCNNError, match="unknown model"):
+        models.info("vgg17")

@@ -72,7 +72,7 @@ def test_registry_model_by_name_and_paddlecnn_train_alias(tmp_path):
     config = json.loads((tmp_path / "r" / "config.json").read_text())
     assert config["model"] == "lenet5"
     assert config["model_options"] == {"num_classes": 4, "in_channels": 1, "input_size": 16, "width": 0.25}
-    assert config["default_init"] == "xavier" and len(history) == 1
+    assert config["default_init"] == "paddle" and len(history) == 1
 
 
 def test_auxiliary_heads_add_aux_weight_times_their_loss(tmp_path):

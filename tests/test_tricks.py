@@ -1,4 +1,4 @@
-"""Seed 002's trick series: each preset matches the post's code layer for layer."""
+"""The PaddlePaddle tutorial's trick series: each preset matches its code layer for layer."""
 import numpy as np
 import paddle
 import paddle.nn as nn
@@ -53,7 +53,7 @@ def test_each_preset_is_trickcnn_with_its_keywords_and_no_two_agree():
 
 
 @pytest.mark.parametrize("name", PRESETS)
-def test_structure_matches_seed(name):
+def test_structure_matches_the_tutorial(name):
     kernels, n_bn, act, n_act, head, dropout = EXPECTED[name]
     model = create(name, 16, input_size=64, width=0.125)
     convs = of_type(model, nn.Conv2D)
@@ -81,7 +81,7 @@ def test_structure_matches_seed(name):
 
 @pytest.mark.parametrize("name", ["cnn_baseline", "cnn_coresize3", "cnn_concatconv", "cnn_alltricks"])
 def test_bn_comes_after_the_activation(name):
-    """The seed's Conv2D(act=...) then BatchNorm: conv -> act -> BN; a concat block -> BN."""
+    """The tutorial's Conv2D(act=...) then BatchNorm: conv -> act -> BN; a concat block -> BN."""
     model = create(name, 16, input_size=32, width=0.125)
     stages = list(model.features.children())
     for i, stage in enumerate(stages):
@@ -93,7 +93,7 @@ def test_bn_comes_after_the_activation(name):
             assert of_type(stage, nn.BatchNorm2D) == []  # none inside the block
 
 
-def test_concat_block_channels_match_seed():
+def test_concat_block_channels_match_the_tutorial():
     model = create("cnn_alltricks", 16)
     blocks = of_type(model, Inception)
     assert len(blocks) == 2 and all(b.out_channels == 384 + 256 + 256 + 128 == 1024 for b in blocks)
@@ -145,12 +145,16 @@ def test_small_inputs_give_logits(name, size):
     assert model.embed(x).shape == [2, 128]  # 1024 * 0.125 for both heads
 
 
-def test_default_init_is_xavier_and_attributes():
+def test_default_init_is_the_tutorials_and_attributes():
+    """fluid 1.x's defaults: conv N(0, sqrt(2 / (k*k*C_in))), Linear Xavier uniform, biases 0."""
     model = create("cnn_baseline", 16, input_size=64, width=0.25)
-    assert (model.default_input_size, model.min_input_size, model.default_init) == (224, 32, "xavier")
-    w = of_type(model, nn.Conv2D)[-1].weight  # 256 -> 256, 5x5: Glorot bound sqrt(6 / (2 * 256 * 25))
-    bound = np.sqrt(6 / (256 * 25 + 256 * 25))
-    assert float(w.abs().max()) <= bound and float(w.abs().max()) > 0.99 * bound
+    assert (model.default_input_size, model.min_input_size, model.init_scheme) == (224, 32, "paddle")
+    w = of_type(model, nn.Conv2D)[-1].weight.numpy()  # 256 -> 256, 5x5: std sqrt(2 / 6400) = 0.0177
+    assert abs(w.std() / np.sqrt(2 / (256 * 25)) - 1) < 0.01
+    assert abs(w.std() - np.sqrt(6 / (2 * 256 * 25)) / np.sqrt(3)) > 0.004  # Glorot: 0.0125, not 0.0177
+    fc = of_type(model, nn.Linear)[0].weight.numpy()  # Xavier uniform bound sqrt(6 / (in + out))
+    bound = np.sqrt(6 / sum(fc.shape))
+    assert np.abs(fc).max() <= bound and np.abs(fc).max() > 0.99 * bound
 
 
 def test_bad_options_raise():

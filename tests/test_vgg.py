@@ -2,7 +2,8 @@
 
 Full-size models have 133-144M parameters; each is built once. Their weights are
 either only counted or overwritten by paddle's state dict, so the full-size builds
-skip the MSRA draw (``no_init``), which alone costs ~2.5 s per model on 2 cores.
+skip the init draw (``no_init``: parameters stay the zeros ``init.deferred`` made),
+which alone costs ~2.5 s per model on 2 cores.
 """
 import gc
 
@@ -13,7 +14,7 @@ import paddle.vision.models as pvm
 import pytest
 
 from paddlecnn.errors import PaddleCNNError
-from paddlecnn.models import create, to_fully_conv, vgg
+from paddlecnn.models import create, layers, to_fully_conv, vgg
 
 
 def n_params(model: nn.Layer) -> int:
@@ -27,7 +28,7 @@ def count(model: nn.Layer, kind) -> int:
 
 @pytest.fixture
 def no_init(monkeypatch):
-    monkeypatch.setattr(vgg, "apply_init", lambda model, scheme: model)
+    monkeypatch.setattr(layers, "apply_init", lambda model, scheme: model)
 
 
 # 1000 classes, 224x224: the paper's Table 2 / paddle.vision.models counts.
@@ -111,7 +112,7 @@ def test_bn_twin_is_conv_bn_relu():
         [nn.Conv2D, nn.BatchNorm2D, nn.ReLU, nn.MaxPool2D]
 
 
-def test_vgg16_prelu_is_seed_000():
+def test_vgg16_prelu_is_the_chapters_vgg16():
     model = create("vgg16_prelu", 10, input_size=32, width=0.125)
     kinds = [type(layer) for layer in model.features.children()]
     assert kinds[:7] == [nn.Conv2D, nn.PReLU, nn.BatchNorm2D, nn.Conv2D, nn.PReLU, nn.BatchNorm2D,

@@ -2,15 +2,16 @@
 
 Registered names (presets of :class:`AlexNetV1`):
 
-* ``alexnet``: seed 002's network. 224x224 input (conv1 padded by 2), no LRN, He
-  ("msra") init. 62,378,344 parameters at 1000 classes.
+* ``alexnet``: the PaddlePaddle tutorial's network. 224x224 input (conv1 padded by 2),
+  no LRN, the tutorial's init (fluid's defaults, scheme "paddle": conv N(0, sqrt(2/(k*k*C_in))),
+  Linear Xavier uniform, biases 0). 62,378,344 parameters at 1000 classes.
 * ``alexnet_paper``: the paper's single-tower layout. 227x227 input (conv1 unpadded, so
   the maps are 55x55 as the paper says; its "224" does not tile with an 11x11/4 filter),
   local response normalisation after the ReLUs of conv1 and conv2, and the paper's
   initialisation: weights N(0, 0.01^2), bias 1 in conv2, conv4, conv5, fc6 and fc7, 0 elsewhere.
 
 Both use overlapping 3x3/2 max-pooling and dropout 0.5 after the ReLUs of fc6 and fc7,
-and put no activation on the logits (seed 002's ReLU on fc3 is a bug, not copied).
+and put no activation on the logits (the tutorial's ReLU on fc3 is a bug, not copied).
 The paper split conv2, conv4 and conv5 over two GPUs (grouped convolutions); like
 torchvision we keep one tower, which has a few more weights.
 
@@ -21,12 +22,10 @@ from __future__ import annotations
 
 from typing import Optional
 
-import paddle
 import paddle.nn as nn
 
 from . import register
-from .init import apply_init
-from .layers import flat_size, scaled
+from .layers import ClassicNet, check_input_size, flat_size, scaled
 
 
 def paper_lrn(size: int = 5, alpha: float = 1e-4, beta: float = 0.75, k: float = 2.0) -> nn.LocalResponseNorm:
@@ -41,26 +40,21 @@ def paper_lrn(size: int = 5, alpha: float = 1e-4, beta: float = 0.75, k: float =
     return nn.LocalResponseNorm(size, alpha=alpha * size, beta=beta, k=k)
 
 
-def _check_input_size(input_size: int, smallest: int, model: str) -> None:
-    if not isinstance(input_size, int) or input_size < smallest:
-        raise ValueError(f"input_size={input_size!r} does not work for {model}: "
-                         f"use an integer >= {smallest} (the smallest square input it can take)")
-
-
-class AlexNetV1(nn.Layer):
+class AlexNetV1(ClassicNet):
     """AlexNet: five convolutions, three overlapping max-pools, three fully connected layers.
 
     conv11x11/4 (96) - pool3/2 - conv5x5 (256) - pool3/2 - conv3x3 (384) - conv3x3 (384)
     - conv3x3 (256) - pool3/2 - fc6 4096 - fc7 4096 - fc8 num_classes, ReLU after every
     layer but fc8. Input (N, in_channels, S, S), S = ``input_size``; output logits
     (N, num_classes). At S=224 (conv1_padding=2) or S=227 (conv1_padding=0) the last
-    map is 256x6x6 = 9,216 features.
+    map is 256x6x6 = 9,216 features. ``embed`` gives fc7's (N, 4096*width) features.
 
     Options:
-        conv1_padding: 2 (seed 002, torchvision) or 0 (the paper, with 227x227 input).
+        conv1_padding: 2 (the PaddlePaddle tutorial, torchvision) or 0 (the paper, with 227x227 input).
         lrn: add :func:`paper_lrn` after the ReLUs of conv1 and conv2 (the paper).
         dropout: drop probability after fc6 and fc7 (0.5 in the paper).
-        init: weight-init scheme name overriding :attr:`default_init` (see models.init).
+        init: weight-init scheme name overriding :attr:`default_init` ("paddle", the
+            tutorial's; ``alexnet_paper`` passes "alexnet_paper"; see models.init).
 
     ``min_input_size`` on the class (67) suits every preset; an instance holds the exact
     value for its ``conv1_padding`` (67 - 2*conv1_padding: the two pools before pool5
@@ -69,7 +63,7 @@ class AlexNetV1(nn.Layer):
 
     default_input_size = 224
     min_input_size = 67
-    default_init = "msra"
+    default_init = "paddle"
     # Sublayers whose biases the "alexnet_paper" init scheme sets to 1 (paper, section 5).
     paper_bias_one = ["features.conv2", "features.conv4", "features.conv5",
                       "classifier.fc6", "classifier.fc7"]
@@ -79,12 +73,14 @@ class AlexNetV1(nn.Layer):
                  dropout: float = 0.5, init: Optional[str] = None):
         super().__init__()
         self.min_input_size = 67 - 2 * conv1_padding
-        _check_input_size(input_size, self.min_input_size, f"AlexNet with conv1_padding={conv1_padding}")
+        check_input_size(input_size, self.min_input_size, f"AlexNet with conv1_padding={conv1_padding}")
         if conv1_padding == 0:
             self.default_input_size = 227  # the paper's size: 227 -> 55 with an unpadded 11x11/4
         self.input_size = input_size
-        if init is not None:
-            self.default_init = init
+        self._construct(init, num_classes=num_classes, in_channels=in_channels, input_size=input_size,
+                        width=width, conv1_padding=conv1_padding, lrn=lrn, dropout=dropout)
+
+    def _build(self, num_classes, in_channels, input_size, width, conv1_padding, lrn, dropout) -> None:
         c1, c2, c3, c4, c5 = (scaled(c, width) for c in (96, 256, 384, 384, 256))
         trunk = [("conv1", nn.Conv2D(in_channels, c1, 11, stride=4, padding=conv1_padding)),
                  ("relu1", nn.ReLU())]
@@ -106,19 +102,9 @@ class AlexNetV1(nn.Layer):
             ("fc7", nn.Linear(hidden, hidden)), ("relu7", nn.ReLU()), ("drop7", nn.Dropout(dropout)),
             ("fc8", nn.Linear(hidden, num_classes)),
         )
-        apply_init(self, self.default_init)
-
-    def forward(self, x: paddle.Tensor) -> paddle.Tensor:
-        """(N, C, S, S) images -> (N, num_classes) logits."""
-        return self.classifier(self.features(x))
-
-    def embed(self, x: paddle.Tensor) -> paddle.Tensor:
-        """(N, C, S, S) images -> (N, 4096*width) fc7 features (after ReLU and dropout)."""
-        x = self.features(x)
-        for layer in list(self.classifier.children())[:-1]:
-            x = layer(x)
-        return x
 
 
-register("alexnet", AlexNetV1)
-register("alexnet_paper", AlexNetV1, input_size=227, conv1_padding=0, lrn=True, init="alexnet_paper")
+register("alexnet", AlexNetV1, family="alexnet", source="the PaddlePaddle tutorial", recipe="tutorial",
+         min_input_size=63)
+register("alexnet_paper", AlexNetV1, family="alexnet", source="the AlexNet paper", recipe="alexnet-paper",
+         min_input_size=67, input_size=227, conv1_padding=0, lrn=True, init="alexnet_paper")

@@ -1,21 +1,26 @@
-"""GoogLeNet / Inception v1 (Szegedy et al., 2014) with seed 002's channel table.
+"""GoogLeNet / Inception v1 (Szegedy et al., 2014) with the paper's (and the PaddlePaddle tutorial's) channel table.
 
-Registered names (presets of :class:`InceptionV1`):
+Registered names (presets of :class:`InceptionV1`), all with the tutorial's init
+(fluid's defaults, scheme "paddle"):
 
-* ``googlenet``: convolutions with biases and a ReLU after every one, the 5x5 branch
-  in each Inception block, global average pooling, dropout 0.4, one Linear.
-  6,998,552 parameters at 1000 classes without the auxiliary heads.
-* ``googlenet_bn``: the same with BatchNorm in every convolution (conv-BN-ReLU), the
-  fix seed 002 finds speeds up convergence by about 8 accuracy points in 60 epochs.
+* ``googlenet``: the tutorial's ``GoogLeNet``: convolutions with biases and a ReLU after
+  every one, the 5x5 branch in each Inception block, global average pooling, dropout
+  0.4, one Linear. 6,998,552 parameters at 1000 classes without the auxiliary heads.
+* ``googlenet_bn_tutorial``: the tutorial's ``GoogLeNet_BN``: three BatchNorms only,
+  after pool1 (64 channels), after pool3 (480) and after the global average pool (1024);
+  its other BN calls are commented out. The tutorial credits this network with faster
+  convergence than ``googlenet``.
+* ``googlenet_bn``: BatchNorm in every convolution (conv-BN-ReLU, 57 BN layers), the
+  modern layout; no source here trained it.
 
 Both take ``aux_logits=True`` for the paper's two auxiliary classifiers.
 
 ``paddle.vision.models.googlenet`` is a different network: its convolutions have no
 bias and no ReLU, and it always returns three outputs. This one follows the paper
-(without its LRN layers in the stem, as seed 002 does).
+(without its LRN layers in the stem, as the tutorial does).
 
 >>> net = paddlecnn.models.create("googlenet", num_classes=16)
->>> net = paddlecnn.models.create("googlenet_bn", num_classes=10, input_size=64, width=0.25)
+>>> net = paddlecnn.models.create("googlenet_bn_tutorial", num_classes=10, input_size=64, width=0.25)
 """
 from __future__ import annotations
 
@@ -25,8 +30,7 @@ import paddle
 import paddle.nn as nn
 
 from . import register
-from .init import apply_init
-from .layers import ConvAct, Inception, scaled
+from .layers import ClassicNet, ConvAct, Inception, check_input_size, scaled
 
 # Inception blocks, in order: (1x1, (3x3 reduce, 3x3), (5x5 reduce, 5x5), pool proj).
 # None marks a 3x3/2 max-pool between stages (28 -> 14 -> 7 at 224 input).
@@ -47,10 +51,8 @@ _TABLE = [
 _AUX_TAPS = {"inception4a": "aux1", "inception4d": "aux2"}
 
 
-def _check_input_size(input_size: int, smallest: int, model: str) -> None:
-    if not isinstance(input_size, int) or input_size < smallest:
-        raise ValueError(f"input_size={input_size!r} does not work for {model}: "
-                         f"use an integer >= {smallest} (the smallest square input it can take)")
+# bn="tutorial": the PaddlePaddle tutorial's GoogLeNet_BN normalises these pools' outputs only.
+_TUTORIAL_BN_AFTER = ("pool1", "pool3")
 
 
 def _aux_head(in_channels: int, num_classes: int, width: float, bn: Optional[str]) -> nn.Sequential:
@@ -70,34 +72,45 @@ def _aux_head(in_channels: int, num_classes: int, width: float, bn: Optional[str
     )
 
 
-class InceptionV1(nn.Layer):
+class InceptionV1(ClassicNet):
     """GoogLeNet: stem, nine Inception blocks, global average pooling, dropout, Linear.
 
     Stem: conv7x7/2 (64) - maxpool3/2 - conv1x1 (64) - conv3x3 (192) - maxpool3/2, then
     3a 3b - pool - 4a..4e - pool - 5a 5b (see ``_TABLE``). Input (N, in_channels, S, S)
     -> logits (N, num_classes); at S=224 the last map is 1024x7x7. Every max-pool is
     3x3/2 padded by 1, so any S >= 1 works and ``input_size`` only records the intended size.
+    ``embed`` gives the (N, 1024*width) globally pooled features.
 
     Options:
-        bn: None, or "before"/"after" the ReLU to add BatchNorm to every convolution.
+        bn: None; "before"/"after" the ReLU to add BatchNorm to every convolution; or
+            "tutorial": BN after pool1, pool3 and the global pool only (the tutorial's GoogLeNet_BN).
         aux_logits: build the two auxiliary classifiers (after 4a and 4d). In training
             mode forward then returns ``(logits, aux1, aux2)``; the trainer adds the
             auxiliary cross-entropies with weight 0.3 each (the paper's), and they are
             dropped at inference: in eval mode forward returns the logits alone.
         dropout: drop probability before the final Linear (0.4 in the paper).
+        init: weight-init scheme (see :mod:`.init`); default "paddle", the tutorial's.
     """
 
     default_input_size = 224
     min_input_size = 1
-    default_init = "xavier"
+    default_init = "paddle"
 
     def __init__(self, num_classes: int = 1000, in_channels: int = 3, input_size: int = 224,
                  width: float = 1.0, bn: Optional[str] = None, aux_logits: bool = False,
-                 dropout: float = 0.4):
+                 dropout: float = 0.4, init: Optional[str] = None):
         super().__init__()
-        _check_input_size(input_size, self.min_input_size, "googlenet")
+        check_input_size(input_size, self.min_input_size, "googlenet")
+        if bn not in (None, "before", "after", "tutorial"):
+            raise ValueError(f"bn must be None, 'before', 'after' or 'tutorial', got {bn!r}")
         self.input_size = input_size
         self.aux_logits = aux_logits
+        self._construct(init, num_classes=num_classes, in_channels=in_channels, width=width, bn=bn,
+                        dropout=dropout)
+
+    def _build(self, num_classes, in_channels, width, bn, dropout) -> None:
+        sparse_bn = bn == "tutorial"
+        bn = None if sparse_bn else bn
         c = lambda n: scaled(n, width)  # noqa: E731
         layers = [
             ("conv1", ConvAct(in_channels, c(64), 7, stride=2, padding=3, bn=bn)),
@@ -106,10 +119,11 @@ class InceptionV1(nn.Layer):
             ("conv2", ConvAct(c(64), c(192), 3, bn=bn)),
             ("pool2", nn.MaxPool2D(3, 2, padding=1)),
         ]
-        channels, taps = c(192), {}
+        channels, taps, pooled = c(192), {}, {"pool1": c(64)}
         for name, spec in _TABLE:
             if spec is None:
                 layers.append((name, nn.MaxPool2D(3, 2, padding=1)))
+                pooled[name] = channels
                 continue
             c1, (r3, c3), (r5, c5), proj = spec
             block = Inception(channels, c(c1), (c(r3), c(c3)), (c(r5), c(c5)), c(proj), bn=bn)
@@ -117,15 +131,18 @@ class InceptionV1(nn.Layer):
             channels = block.out_channels
             if name in _AUX_TAPS:
                 taps[_AUX_TAPS[name]] = channels
+        if sparse_bn:
+            layers = _with_bn_after(layers, _TUTORIAL_BN_AFTER, pooled)
         self.features = nn.Sequential(*layers)
-        if aux_logits:
+        if self.aux_logits:
             self.aux1 = _aux_head(taps["aux1"], num_classes, width, bn)
             self.aux2 = _aux_head(taps["aux2"], num_classes, width, bn)
+        head = [("pool", nn.AdaptiveAvgPool2D(1))]
+        head += [("bn", nn.BatchNorm2D(channels))] if sparse_bn else []
         self.classifier = nn.Sequential(
-            ("pool", nn.AdaptiveAvgPool2D(1)), ("flatten", nn.Flatten()),
+            *head, ("flatten", nn.Flatten()),
             ("drop", nn.Dropout(dropout)), ("fc", nn.Linear(channels, num_classes)),
         )
-        apply_init(self, self.default_init)
 
     def forward(self, x: paddle.Tensor) -> Union[paddle.Tensor, Tuple[paddle.Tensor, ...]]:
         """(N, C, S, S) images -> (N, num_classes) logits, or (logits, aux1, aux2) when
@@ -139,13 +156,20 @@ class InceptionV1(nn.Layer):
         logits = self.classifier(x)
         return (logits, *aux) if use_aux else logits
 
-    def embed(self, x: paddle.Tensor) -> paddle.Tensor:
-        """(N, C, S, S) images -> (N, 1024*width) globally pooled features."""
-        x = self.features(x)
-        for layer in list(self.classifier.children())[:-1]:
-            x = layer(x)
-        return x
 
 
-register("googlenet", InceptionV1)
-register("googlenet_bn", InceptionV1, bn="before")
+def _with_bn_after(layers: list, names: Tuple[str, ...], channels: dict) -> list:
+    """``layers`` ((name, layer) pairs) with a BatchNorm2D ``bn_<name>`` after each named one."""
+    out = []
+    for name, layer in layers:
+        out.append((name, layer))
+        if name in names:
+            out.append(("bn_" + name, nn.BatchNorm2D(channels[name])))
+    return out
+
+
+register("googlenet", InceptionV1, family="googlenet", source="the PaddlePaddle tutorial", recipe="tutorial")
+register("googlenet_bn", InceptionV1, family="googlenet", source="none (BN after every conv, modern layout)",
+         recipe="googlenet-cpu", bn="before")
+register("googlenet_bn_tutorial", InceptionV1, family="googlenet", source="the PaddlePaddle tutorial",
+         recipe="tutorial", bn="tutorial")
