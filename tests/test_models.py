@@ -24,7 +24,7 @@ def n_params(model: nn.Layer) -> int:
 
 
 def model_class(name: str) -> type:
-    factory = models._REGISTRY[name]
+    factory = models.registry._REGISTRY[name]
     return getattr(factory, "func", factory)  # presets are functools.partial
 
 
@@ -279,7 +279,7 @@ def test_tutorial_vgg_bn_sits_after_conv4_and_conv9():
 
 
 def test_registry_metadata():
-    recipes = {models.info(n).default_recipe for n in list_models()}
+    recipes = {models.info(n).source_recipe for n in list_models()}
     assert recipes == {"lenet-cpu", "tutorial", "alexnet-paper", "vgg-paper", "vgg16-chapter", "googlenet-cpu"}
     lenet5 = models.info("lenet5")
     assert (lenet5.in_channels, lenet5.default_input_size, lenet5.min_input_size) == (1, 32, 16)

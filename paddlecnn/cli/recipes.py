@@ -27,5 +27,7 @@ def run(args: argparse.Namespace) -> int:
         from ..engine.config import validate_model_name
 
         validate_model_name(args.model)
-        print(f"{args.model} trains with the {recipe_book.default_recipe(args.model)!r} recipe by default")
+        source = recipe_book.source_recipe(args.model)
+        print(f"{args.model} trains with the {recipe_book.default_recipe(args.model)!r} recipe by default"
+              + (f"; its source trained it with {source!r}" if source else ""))
     return 0

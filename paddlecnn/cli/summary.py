@@ -44,12 +44,7 @@ def default_input_size(name: str, model) -> int:
             return value
     from .. import models
 
-    factory = getattr(models, "_REGISTRY", {}).get(name)
-    try:
-        default = inspect.signature(factory).parameters["input_size"].default
-    except (TypeError, ValueError, KeyError):
-        default = None
-    return default if isinstance(default, int) else 224
+    return models.info(name).default_input_size if name in models.list_models() else 224
 
 
 def input_channels(model, given: Optional[int] = None) -> int:

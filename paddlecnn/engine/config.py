@@ -89,8 +89,9 @@ class TrainConfig:
     warmup_epochs: Optional[float] = option(None, "linear warm-up length in epochs (unset: the recipe's)", RECIPE)
     label_smoothing: Optional[float] = option(None, "label smoothing epsilon in [0, 1) (unset: the recipe's)", RECIPE)
     aux_weight: float = option(0.3, "weight of GoogLeNet's auxiliary losses", RECIPE)
-    init: Optional[str] = option(None, "weight init scheme: normal_0.01, alexnet_paper, msra, xavier (unset: the "
-                                       "model's own)", RECIPE)
+    init: Optional[str] = option(None, "weight init scheme: paddle (fluid's defaults), msra, msra_prelu, xavier, "
+                                       "normal_0.01, alexnet_paper, vgg_paper (unset: the model's own, the one "
+                                       "its source trained with)", RECIPE)
     pretrained: Optional[str] = option(None, "start from these weights: a .pdparams (ours or paddle.vision's), a "
                                              "run folder, or a URL (downloaded only when given); a classifier of "
                                              "another size is skipped", RECIPE, metavar="FILE_OR_URL")
@@ -195,10 +196,20 @@ def with_recipe(given: Dict[str, Any]) -> Dict[str, Any]:
     own_layer = str(given.get("model", "")).startswith("<")
     for key, value in settings(name).items():
         if filled.get(key) is None and value is not None and not (own_layer and key in SCALE_FIELDS):
-            filled[key] = value
+            filled[key] = value if key != "input_size" else _fitting_size(filled.get("model"), value)
     if filled.get("transform") is None:
         filled["transform"] = _declared_transform(filled.get("data"))
     return filled
+
+
+def _fitting_size(model: Any, size: int) -> int:
+    """A recipe's input size, raised to the registry model's smallest input where it is below it
+    (the CPU recipes' 64 px and alexnet_paper's unpadded 11x11 stride-4 first layer, 67 px)."""
+    if not isinstance(model, str) or model not in _model_names():
+        return size
+    from .. import models
+
+    return max(int(size), models.info(model).min_input_size)
 
 
 def _declared_transform(data: Any) -> str:

@@ -121,17 +121,20 @@ def recipe(name: str) -> Dict[str, Any]:
 
 
 def default_recipe(model: Optional[str]) -> str:
-    """The recipe a registry model trains with when none is named: its registry entry's
-    ``default_recipe``, else the CPU recipe of its family, else :data:`FALLBACK`; for your
-    own Layer (``"<ClassName>"``) the ``plain`` recipe."""
+    """The recipe a model trains with when none is named: one that learns on a 2-core CPU in
+    minutes (``lenet-cpu`` for LeNet-5, else ``cpu``); for your own Layer (``"<ClassName>"``)
+    the ``plain`` recipe. The source's own recipe is :func:`source_recipe`."""
     if isinstance(model, str) and not model.startswith("<"):
-        from .. import models
-
-        named = models.model_info(model).get("default_recipe") if hasattr(models, "model_info") else None
-        if named in RECIPES:
-            return named
         return _FAMILY_DEFAULT.get(model, FALLBACK)
     return "plain"
+
+
+def source_recipe(model: str) -> Optional[str]:
+    """The recipe the model's source trained it with (paper scale), or None when it names none."""
+    from .. import models
+
+    named = models.info(model).source_recipe
+    return named if named in RECIPES and RECIPES[named]["scale"] == "paper" else None
 
 
 def settings(name: str) -> Dict[str, Any]:

@@ -58,19 +58,13 @@ def _is_builtin(name: str) -> bool:
 
 def _model_input_size(cfg: TrainConfig) -> Optional[int]:
     """The input size a registry model is built for by default (224 for most, 32 for LeNet-5)."""
-    import inspect
-
     from .. import models
 
-    name = cfg.model
-    factory = models._REGISTRY.get(name) if isinstance(name, str) else None
-    if factory is None:
+    if not isinstance(cfg.model, str) or cfg.model not in models.list_models():
         return None
-    param = inspect.signature(factory).parameters.get("input_size")
-    return param.default if param is not None and param.default is not inspect.Parameter.empty else None
+    return models.info(cfg.model).default_input_size
 
 
-# ========================================================================= model
 def build_model(model, cfg: TrainConfig, train_set, saved_state) -> Tuple[paddle.nn.Layer, Dict[str, Any]]:
     """The network: the given Layer, or a registry model built for the data's classes, channels and size.
 
@@ -102,6 +96,8 @@ def build_model(model, cfg: TrainConfig, train_set, saved_state) -> Tuple[paddle
         if cfg.width is not None:
             options["width"] = float(cfg.width)
         options.update(cfg.model_options or {})
+        if cfg.init is not None and saved_state is None:
+            options["init"] = cfg.init                # drawn once, while building
         if saved_state is not None:  # rebuild exactly what the checkpoint was trained as
             options = dict(saved_state["config"].get("model_options") or options)
         try:
@@ -109,7 +105,7 @@ def build_model(model, cfg: TrainConfig, train_set, saved_state) -> Tuple[paddle
         except (ValueError, TypeError) as exc:
             raise PaddleCNNError(f"cannot build {name} for {channels}x{size}x{size} inputs and {num_classes} "
                                  f"classes: {exc}; pick another --input-size or model") from None
-    if cfg.init is not None and saved_state is None:
+    if cfg.init is not None and saved_state is None and isinstance(model, paddle.nn.Layer):
         models.apply_init(net, cfg.init)
     _transfer(net, cfg, fresh=saved_state is None)
     return net, {"name": name, "label": label, "options": options, "config_name": config_name,

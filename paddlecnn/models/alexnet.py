@@ -24,7 +24,7 @@ from typing import Optional
 
 import paddle.nn as nn
 
-from . import register
+from .registry import register
 from .layers import ClassicNet, check_input_size, flat_size, scaled
 
 

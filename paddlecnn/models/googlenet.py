@@ -29,7 +29,7 @@ from typing import Optional, Tuple, Union
 import paddle
 import paddle.nn as nn
 
-from . import register
+from .registry import register
 from .layers import ClassicNet, ConvAct, Inception, check_input_size, scaled
 
 # Inception blocks, in order: (1x1, (3x3 reduce, 3x3), (5x5 reduce, 5x5), pool proj).

@@ -17,7 +17,7 @@ from typing import Optional
 
 import paddle.nn as nn
 
-from . import register
+from .registry import register
 from .layers import ClassicNet, activation, check_input_size, flat_size, scaled
 
 _POOLS = {"avg": nn.AvgPool2D, "max": nn.MaxPool2D}

@@ -18,7 +18,7 @@ from typing import Dict, List, Optional, Sequence
 
 import paddle.nn as nn
 
-from . import register
+from .registry import register
 from .layers import ClassicNet, ConvAct, Inception, activation, check_input_size, scaled
 
 CHANNELS = (64, 128, 256, 512, 1024, 1024)

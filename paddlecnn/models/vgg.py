@@ -43,7 +43,7 @@ from typing import Dict, List, Optional, Sequence, Tuple, Union
 import paddle
 import paddle.nn as nn
 
-from . import register
+from .registry import register
 from .alexnet import paper_lrn
 from .init import deferred
 from .layers import ClassicNet, activation, check_input_size, scaled
