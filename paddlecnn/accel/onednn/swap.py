@@ -47,11 +47,18 @@ def disable(model: nn.Layer) -> int:
             + _swap(model, lambda m: isinstance(m, OneDNNPool2D), lambda m: m.to_pool()))
 
 
-def maybe_enable(model: nn.Layer, onednn: bool = False) -> nn.Layer:
-    """For hand-written loops: :func:`enable` and :func:`enable_pools` when ``onednn`` is true; returns ``model``."""
+def maybe_enable(model: nn.Layer, onednn: bool = False, pools: bool = False) -> nn.Layer:
+    """For hand-written loops: :func:`enable` (and :func:`enable_pools` when ``pools``) when ``onednn`` is
+    true; returns ``model``.
+
+    Pools stay paddle's by default: oneDNN pools NCHW tensors with its plain reference
+    kernel, which measured 2-5x slower than paddle's indexed max pool (fastconv's
+    FastMaxPool2D) on the lessons' shapes; the fast backend pairs :func:`enable` with that.
+    """
     if onednn:
         enable(model)
-        enable_pools(model)
+        if pools:
+            enable_pools(model)
     return model
 
 
@@ -61,6 +68,8 @@ def choose_backend(setting: Union[str, bool], device: str) -> Tuple[str, str]:
     ``setting`` is ``fastconv``'s value: False/"off" keeps paddle's layers; True/"on" is
     today's FastConv2D path; "onednn" asks for this backend and "auto" prefers it on a
     CPU; both fall back to the FastConv2D path, with the reason, when it cannot be built.
+    "onednn" means: convolutions by :func:`enable`, max pools by fastconv's
+    ``enable_pools`` (FastMaxPool2D), see :func:`maybe_enable`.
     A GPU run ("gpu", "gpu:0") keeps paddle's layers under "auto" (cuDNN does the work).
     """
     if setting not in SETTINGS:
