@@ -135,8 +135,20 @@ def _lenet(seed: int = 0) -> nn.Layer:
     return models.create("lenet5", num_classes=10, input_size=32, in_channels=1)
 
 
+@pytest.fixture
+def two_threads():
+    """Run on both cores, where a multi-threaded reduction could make runs differ."""
+    from paddlecnn import runtime
+
+    before = runtime.SETTINGS.get("threads")
+    runtime.set_threads(2)
+    yield
+    if before:
+        runtime.set_threads(before)
+
+
 @needs_onednn
-def test_short_lenet5_training_matches_paddle_and_repeats_bitwise():
+def test_short_lenet5_training_matches_paddle_and_repeats_bitwise(two_threads):
     batches = _mnist_batches(6)
     ref_losses, ref_state = _train(_lenet(), batches)
     runs = []

@@ -137,11 +137,15 @@ def ops():
             _state["reason"] = check()
             if _state["reason"] is None:
                 try:
-                    _state["ops"] = _quiet(_compile, build_name(header_dir(), compiler()), header_dir())
+                    name = build_name(header_dir(), compiler())
+                    if not (cache_dir() / name / f"{name}.so").exists():
+                        print(f"paddlecnn: building the oneDNN operators once (30-100 s; cached in {cache_dir()})",
+                              file=sys.stderr, flush=True)
+                    _state["ops"] = _quiet(_compile, name, header_dir())
                     del _state["reason"]
                 except Exception as exc:  # noqa: BLE001 - any build or load failure means "fall back"
                     _state["reason"] = (f"building the oneDNN operators failed ({_last_line(exc)}; "
-                                            f"compiler output in {cache_dir() / 'build.log'})")
+                                          f"compiler output in {cache_dir() / 'build.log'})")
         if "ops" not in _state:
             raise RuntimeError(_state["reason"])
         return _state["ops"]
