@@ -180,6 +180,28 @@ def test_swap_keeps_parameters_and_disable_restores():
     assert onednn.maybe_enable(net) is net and type(net.sublayers()[1]) is not onednn.OneDNNConv2D
 
 
+@needs_onednn
+def test_small_maps_can_run_on_another_layer():
+    """``small`` takes the convs whose output map has at most ``max_pixels`` pixels; the rest stay on oneDNN."""
+    calls = []
+
+    class Spy(nn.Layer):
+        def __init__(self, conv):
+            super().__init__()
+            self.conv = [conv]
+
+        def forward(self, x):
+            calls.append(list(x.shape))
+            return self.conv[0](x)
+
+    conv = nn.Conv2D(8, 8, 3, padding=1)
+    layer = onednn.OneDNNConv2D(conv, small=Spy, max_pixels=9)
+    small, big = paddle.randn([2, 8, 3, 3]), paddle.randn([2, 8, 4, 4])
+    np.testing.assert_allclose(layer(small).numpy(), conv(small).numpy(), rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(layer(big).numpy(), conv(big).numpy(), rtol=1e-4, atol=1e-5)
+    assert calls == [[2, 8, 3, 3]]
+
+
 @pytest.fixture
 def fresh_build(monkeypatch, tmp_path):
     """Forget the loaded operators and build into an empty cache, restoring the real state afterwards."""

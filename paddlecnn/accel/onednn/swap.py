@@ -6,7 +6,7 @@ place (sharing parameters), :func:`disable` puts paddle's layers back,
 """
 from __future__ import annotations
 
-from typing import Callable, Tuple, Union
+from typing import Callable, Optional, Tuple, Union
 
 import paddle.nn as nn
 
@@ -28,12 +28,14 @@ def _swap(model: nn.Layer, want: Callable[[nn.Layer], bool], make: Callable[[nn.
     return count
 
 
-def enable(model: nn.Layer) -> int:
+def enable(model: nn.Layer, small: Optional[Callable[[nn.Layer], nn.Layer]] = None, max_pixels: int = 9) -> int:
     """Swap every eligible NCHW ``nn.Conv2D`` of ``model`` (in place) for :class:`OneDNNConv2D`; returns the count.
 
-    Raises RuntimeError (with the one-line reason) when the oneDNN operators are unavailable.
+    ``small``/``max_pixels``: see :class:`OneDNNConv2D` (``small=fastconv.FastConv2D`` runs
+    output maps of at most 9 pixels as unfold+GEMM). Raises RuntimeError (with the
+    one-line reason) when the oneDNN operators are unavailable.
     """
-    return _swap(model, conv_eligible, OneDNNConv2D)
+    return _swap(model, conv_eligible, lambda conv: OneDNNConv2D(conv, small, max_pixels))
 
 
 def enable_pools(model: nn.Layer) -> int:
