@@ -1,7 +1,6 @@
 """The oneDNN backend: builds here, equals paddle's conv/pool forward and gradients on every
 layer shape of the lessons' models, trains like paddle, is deterministic, and falls back with
 a reason when it cannot be built."""
-import copy
 import shutil
 
 import numpy as np

@@ -144,4 +144,5 @@ class OneDNNPool2D(nn.Layer):
 
     def extra_repr(self) -> str:
         kind = ("max", "avg", "avg_inclusive")[self.algo]
-        return f"{kind}, kernel_size={self.kernel}, stride={self.stride}, padding={self.padding}, ceil_mode={self.ceil_mode}"
+        return (f"{kind}, kernel_size={self.kernel}, stride={self.stride}, padding={self.padding}, "
+                f"ceil_mode={self.ceil_mode}")
