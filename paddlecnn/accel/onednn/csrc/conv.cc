@@ -1,0 +1,174 @@
+// Convolution (NCHW at the boundary, oneDNN's blocked layouts inside) forward,
+// backward-data and backward-weights with bias, as paddle custom operators.
+// Primitives are built once per shape/stride/padding and kept in a static cache.
+#include "common.h"
+
+namespace pcnn {
+
+struct ConvGeom {
+  memory::dims src, wei, bia, dst, strides, dilates, pad_l, pad_r;
+  int groups;
+};
+
+struct ConvPrims {
+  memory::desc src_md, wei_md, bia_md, dst_md;  // the user's plain layouts
+  dnnl::convolution_forward::primitive_desc fwd_pd;
+  dnnl::convolution_forward fwd;
+  bool has_bwd = false;
+  dnnl::convolution_backward_data::primitive_desc bwd_data_pd;
+  dnnl::convolution_backward_data bwd_data;
+  dnnl::convolution_backward_weights::primitive_desc bwd_wei_pd;
+  dnnl::convolution_backward_weights bwd_wei;
+};
+
+// paddle: x (N, C, H, W), w (O, C/g, kh, kw); paddings {top, bottom, left, right};
+// dilations as paddle counts them (1 = dense), oneDNN counts the gaps (0 = dense).
+static ConvGeom geometry(const paddle::Tensor& x, const paddle::Tensor& w, const std::vector<int>& strides,
+                         const std::vector<int>& pads, const std::vector<int>& dil, int groups) {
+  ConvGeom g;
+  g.src = dims_of(x);
+  auto ws = dims_of(w);
+  g.groups = groups;
+  g.wei = groups == 1 ? ws : memory::dims{groups, ws[0] / groups, ws[1], ws[2], ws[3]};
+  g.bia = {ws[0]};
+  g.strides = {strides[0], strides[1]};
+  g.dilates = {dil[0] - 1, dil[1] - 1};
+  g.pad_l = {pads[0], pads[2]};
+  g.pad_r = {pads[1], pads[3]};
+  auto out = [&](int64_t in, int k, int i) {
+    int64_t ek = (k - 1) * dil[i] + 1;
+    return (in + pads[2 * i] + pads[2 * i + 1] - ek) / strides[i] + 1;
+  };
+  g.dst = {g.src[0], ws[0], out(g.src[2], ws[2], 0), out(g.src[3], ws[3], 1)};
+  return g;
+}
+
+static ConvPrims* prims_for(const ConvGeom& g) {
+  static std::map<std::string, std::unique_ptr<ConvPrims>> cache;
+  static std::mutex mu;
+  std::lock_guard<std::mutex> lock(mu);
+  auto key = key_of({g.src, g.wei, g.strides, g.dilates, g.pad_l, g.pad_r});
+  auto it = cache.find(key);
+  if (it != cache.end()) return it->second.get();
+  auto p = std::make_unique<ConvPrims>();
+  p->src_md = memory::desc(g.src, dt::f32, tag::nchw);
+  p->wei_md = memory::desc(g.wei, dt::f32, g.groups == 1 ? tag::oihw : tag::goihw);
+  p->bia_md = memory::desc(g.bia, dt::f32, tag::a);
+  p->dst_md = memory::desc(g.dst, dt::f32, tag::nchw);
+  auto any = [](const memory::dims& d) { return memory::desc(d, dt::f32, tag::any); };
+  p->fwd_pd = dnnl::convolution_forward::primitive_desc(
+      engine(), dnnl::prop_kind::forward_training, dnnl::algorithm::convolution_direct, any(g.src), any(g.wei),
+      p->bia_md, any(g.dst), g.strides, g.dilates, g.pad_l, g.pad_r);
+  p->fwd = dnnl::convolution_forward(p->fwd_pd);
+  auto* raw = p.get();
+  cache[key] = std::move(p);
+  return raw;
+}
+
+static void make_backward(ConvPrims* p, const ConvGeom& g) {
+  static std::mutex mu;
+  std::lock_guard<std::mutex> lock(mu);
+  if (p->has_bwd) return;
+  auto any = [](const memory::dims& d) { return memory::desc(d, dt::f32, tag::any); };
+  p->bwd_data_pd = dnnl::convolution_backward_data::primitive_desc(
+      engine(), dnnl::algorithm::convolution_direct, any(g.src), any(g.wei), any(g.dst), g.strides, g.dilates,
+      g.pad_l, g.pad_r, p->fwd_pd);
+  p->bwd_data = dnnl::convolution_backward_data(p->bwd_data_pd);
+  p->bwd_wei_pd = dnnl::convolution_backward_weights::primitive_desc(
+      engine(), dnnl::algorithm::convolution_direct, any(g.src), any(g.wei), p->bia_md, any(g.dst), g.strides,
+      g.dilates, g.pad_l, g.pad_r, p->fwd_pd);
+  p->bwd_wei = dnnl::convolution_backward_weights(p->bwd_wei_pd);
+  p->has_bwd = true;
+}
+
+static memory user_mem(const memory::desc& md, const paddle::Tensor& t) {
+  return memory(md, engine(), const_cast<float*>(t.data<float>()));
+}
+
+static paddle::Tensor dense(const paddle::Tensor& t) { return t.is_contiguous() ? t : t.contiguous(); }
+
+std::vector<paddle::Tensor> ConvForward(const paddle::Tensor& x_in, const paddle::Tensor& w_in,
+                                        const paddle::Tensor& b_in, const std::vector<int>& strides,
+                                        const std::vector<int>& paddings, const std::vector<int>& dilations,
+                                        int groups, bool need_dx) {
+  check_cpu_f32(x_in, "x");
+  check_cpu_f32(w_in, "weight");
+  auto x = dense(x_in), w = dense(w_in), b = dense(b_in);
+  auto g = geometry(x, w, strides, paddings, dilations, groups);
+  auto* p = prims_for(g);
+  auto y = paddle::empty({g.dst[0], g.dst[1], g.dst[2], g.dst[3]}, paddle::DataType::FLOAT32, x.place());
+  auto src = as_layout(user_mem(p->src_md, x), p->fwd_pd.src_desc(), 0);
+  auto wei = as_layout(user_mem(p->wei_md, w), p->fwd_pd.weights_desc(), 1);
+  auto y_user = user_mem(p->dst_md, y);
+  auto dst = target(y_user, p->fwd_pd.dst_desc(), 2);
+  p->fwd.execute(stream(), {{DNNL_ARG_SRC, src}, {DNNL_ARG_WEIGHTS, wei},
+                            {DNNL_ARG_BIAS, user_mem(p->bia_md, b)}, {DNNL_ARG_DST, dst}});
+  copy_back(dst, y_user);
+  stream().wait();
+  return {y};
+}
+
+std::vector<paddle::Tensor> ConvBackward(const paddle::Tensor& x_in, const paddle::Tensor& w_in,
+                                         const paddle::Tensor& b_in, const paddle::Tensor& dy_in,
+                                         const std::vector<int>& strides, const std::vector<int>& paddings,
+                                         const std::vector<int>& dilations, int groups, bool need_dx) {
+  auto x = dense(x_in), w = dense(w_in), dy = dense(dy_in);
+  auto g = geometry(x, w, strides, paddings, dilations, groups);
+  auto* p = prims_for(g);
+  make_backward(p, g);
+  auto dx = paddle::empty(x.shape(), paddle::DataType::FLOAT32, x.place());
+  auto dw = paddle::empty(w.shape(), paddle::DataType::FLOAT32, x.place());
+  auto db = paddle::empty(b_in.shape(), paddle::DataType::FLOAT32, x.place());
+  auto ddst_w = as_layout(user_mem(p->dst_md, dy), p->bwd_wei_pd.diff_dst_desc(), 0);
+  auto src = as_layout(user_mem(p->src_md, x), p->bwd_wei_pd.src_desc(), 1);
+  auto dw_user = user_mem(p->wei_md, dw);
+  auto dwei = target(dw_user, p->bwd_wei_pd.diff_weights_desc(), 2);
+  p->bwd_wei.execute(stream(), {{DNNL_ARG_SRC, src}, {DNNL_ARG_DIFF_DST, ddst_w}, {DNNL_ARG_DIFF_WEIGHTS, dwei},
+                                {DNNL_ARG_DIFF_BIAS, user_mem(p->bia_md, db)}});
+  copy_back(dwei, dw_user);
+  if (need_dx) {  // the first layer's input needs no gradient: skip the whole pass
+    bool same = p->bwd_data_pd.diff_dst_desc() == p->bwd_wei_pd.diff_dst_desc();
+    auto ddst = same ? ddst_w : as_layout(user_mem(p->dst_md, dy), p->bwd_data_pd.diff_dst_desc(), 3);
+    auto wei = as_layout(user_mem(p->wei_md, w), p->bwd_data_pd.weights_desc(), 4);
+    auto dx_user = user_mem(p->src_md, dx);
+    auto dsrc = target(dx_user, p->bwd_data_pd.diff_src_desc(), 5);
+    p->bwd_data.execute(stream(), {{DNNL_ARG_DIFF_DST, ddst}, {DNNL_ARG_WEIGHTS, wei}, {DNNL_ARG_DIFF_SRC, dsrc}});
+    copy_back(dsrc, dx_user);
+  }
+  stream().wait();
+  return {dx, dw, db};
+}
+
+std::vector<std::vector<int64_t>> ConvInferShape(const std::vector<int64_t>& x, const std::vector<int64_t>& w,
+                                                 const std::vector<int64_t>& b, const std::vector<int>& strides,
+                                                 const std::vector<int>& pads, const std::vector<int>& dil,
+                                                 int groups, bool need_dx) {
+  auto out = [&](int64_t in, int64_t k, int i) {
+    if (in < 0) return in;
+    return (in + pads[2 * i] + pads[2 * i + 1] - ((k - 1) * dil[i] + 1)) / strides[i] + 1;
+  };
+  return {{x[0], w[0], out(x[2], w[2], 0), out(x[3], w[3], 1)}};
+}
+
+std::vector<paddle::DataType> ConvInferDtype(const paddle::DataType& x, const paddle::DataType& w,
+                                             const paddle::DataType& b) {
+  return {x};
+}
+
+}  // namespace pcnn
+
+PD_BUILD_OP(pcnn_conv2d)
+    .Inputs({"X", "W", "B"})
+    .Outputs({"Out"})
+    .Attrs({"strides: std::vector<int>", "paddings: std::vector<int>", "dilations: std::vector<int>",
+            "groups: int", "need_dx: bool"})
+    .SetKernelFn(PD_KERNEL(pcnn::ConvForward))
+    .SetInferShapeFn(PD_INFER_SHAPE(pcnn::ConvInferShape))
+    .SetInferDtypeFn(PD_INFER_DTYPE(pcnn::ConvInferDtype));
+
+PD_BUILD_GRAD_OP(pcnn_conv2d)
+    .Inputs({"X", "W", "B", paddle::Grad("Out")})
+    .Outputs({paddle::Grad("X"), paddle::Grad("W"), paddle::Grad("B")})
+    .Attrs({"strides: std::vector<int>", "paddings: std::vector<int>", "dilations: std::vector<int>",
+            "groups: int", "need_dx: bool"})
+    .SetKernelFn(PD_KERNEL(pcnn::ConvBackward));

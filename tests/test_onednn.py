@@ -1,0 +1,253 @@
+"""The oneDNN backend: builds here, equals paddle's conv/pool forward and gradients on every
+layer shape of the lessons' models, trains like paddle, is deterministic, and falls back with
+a reason when it cannot be built."""
+import shutil
+
+import numpy as np
+import paddle
+import paddle.nn as nn
+import pytest
+
+import paddlecnn.models as models
+from paddlecnn.accel import onednn
+from paddlecnn.accel.onednn import build
+
+OK, WHY = onednn.available()
+needs_onednn = pytest.mark.skipif(not OK, reason=f"oneDNN backend unavailable: {WHY}")
+
+# The lessons' models at the sizes they train at on a CPU (28/32/64 px, widths 0.25-0.5).
+LESSON_MODELS = {
+    "lenet5": dict(input_size=32, in_channels=1), "lenet": dict(input_size=28, in_channels=1),
+    "alexnet": dict(input_size=64, width=0.5), "vgg11": dict(input_size=64, width=0.5),
+    "googlenet": dict(input_size=64, width=0.5), "cnn_alltricks": dict(input_size=64, width=0.5),
+    "cnn_baseline": dict(input_size=64, width=0.5), "cnn_concatconv": dict(input_size=64, width=0.25),
+}
+
+
+def test_available_on_this_machine_when_compiler_and_headers_are_present():
+    """CI must not skip silently: with g++ and onednn-devel installed the backend has to build."""
+    if shutil.which("g++") is None or build.header_dir() is None:
+        pytest.skip("no g++ or no onednn-devel headers here")
+    assert OK, WHY
+    assert build.runtime_version()[:2] == build.EXPECTED_VERSION
+
+
+def _layer_inputs(name: str, batch: int = 2):
+    """Every distinct (conv/pool layer, input shape) of model ``name`` as the lesson runs it."""
+    kw = LESSON_MODELS[name]
+    net = models.create(name, num_classes=10, **kw)
+    found = {}
+
+    def hook(layer, inputs):
+        found.setdefault((repr(layer), tuple(inputs[0].shape[1:])), (layer, [batch] + list(inputs[0].shape[1:])))
+
+    kinds = (nn.Conv2D, nn.MaxPool2D, nn.AvgPool2D)
+    handles = [lay.register_forward_pre_hook(hook) for lay in net.sublayers() if type(lay) in kinds]
+    net.eval()
+    with paddle.no_grad():
+        net(paddle.randn([1, kw.get("in_channels", 3), kw["input_size"], kw["input_size"]]))
+    for h in handles:
+        h.remove()
+    return list(found.values())
+
+
+def _rel(a: paddle.Tensor, b: paddle.Tensor) -> float:
+    a, b = a.numpy(), b.numpy()
+    return float(np.abs(a - b).max() / max(np.abs(b).max(), 1e-12))
+
+
+def _forward_backward(layer: nn.Layer, x: np.ndarray, g: np.ndarray):
+    xt = paddle.to_tensor(x, stop_gradient=False)
+    y = layer(xt)
+    params = [p for p in layer.parameters()]
+    grads = paddle.grad([y], [xt] + params, [paddle.to_tensor(g)])
+    return [y] + list(grads)
+
+
+@needs_onednn
+@pytest.mark.parametrize("name", sorted(LESSON_MODELS))
+def test_every_conv_and_pool_layer_matches_paddle_forward_and_gradients(name):
+    rng = np.random.default_rng(0)
+    checked = 0
+    for layer, shape in _layer_inputs(name):
+        twin = onednn.OneDNNConv2D(layer) if isinstance(layer, nn.Conv2D) else onednn.OneDNNPool2D(layer)
+        x = rng.standard_normal(shape).astype("float32")
+        out_shape = layer(paddle.to_tensor(x)).shape
+        g = rng.standard_normal(out_shape).astype("float32")
+        ref, got = _forward_backward(layer, x, g), _forward_backward(twin, x, g)
+        assert len(ref) == len(got)
+        for what, a, b in zip(["out", "d_input", "d_weight", "d_bias"], got, ref):
+            assert list(a.shape) == list(b.shape), (layer, what)
+            assert _rel(a, b) < 1e-4, (layer, shape, what, _rel(a, b))
+        checked += 1
+    assert checked >= 4
+
+
+@needs_onednn
+@pytest.mark.parametrize("conv", [nn.Conv2D(4, 8, 3, stride=2, padding=[1, 2]), nn.Conv2D(4, 8, 3, dilation=2),
+                                  nn.Conv2D(4, 8, 3, padding=1, groups=2), nn.Conv2D(4, 6, 1, bias_attr=False),
+                                  nn.Conv2D(4, 8, 3, padding=[0, 1, 2, 1]), nn.Conv2D(4, 8, 2, padding="VALID")])
+def test_conv_options_beyond_the_lessons(conv):
+    rng = np.random.default_rng(1)
+    x = rng.standard_normal([3, 4, 11, 10]).astype("float32")
+    g = rng.standard_normal(conv(paddle.to_tensor(x)).shape).astype("float32")
+    for a, b in zip(_forward_backward(onednn.OneDNNConv2D(conv), x, g), _forward_backward(conv, x, g)):
+        assert _rel(a, b) < 1e-4
+
+
+@needs_onednn
+@pytest.mark.parametrize("pool", [nn.MaxPool2D(3, 2, ceil_mode=True), nn.MaxPool2D(3, 2, padding=1, ceil_mode=True),
+                                  nn.AvgPool2D(3, 2, padding=1), nn.AvgPool2D(3, 2, padding=1, exclusive=False),
+                                  nn.AvgPool2D(2, 2, ceil_mode=True)])
+def test_pool_options_beyond_the_lessons(pool):
+    rng = np.random.default_rng(2)
+    x = rng.standard_normal([2, 3, 13, 12]).astype("float32")
+    g = rng.standard_normal(pool(paddle.to_tensor(x)).shape).astype("float32")
+    for a, b in zip(_forward_backward(onednn.OneDNNPool2D(pool), x, g), _forward_backward(pool, x, g)):
+        assert _rel(a, b) < 1e-4
+
+
+def _mnist_batches(steps: int, batch: int = 32):
+    """Real MNIST digits (mnist5k), padded to 32x32 as LeNet-5 takes them, one of every class per 10."""
+    from paddlecnn.data.builtin import mnist5k_arrays
+
+    images, labels = mnist5k_arrays()
+    order = np.argsort(np.arange(len(labels)) % 500, kind="stable")[: steps * batch]  # interleave the sorted classes
+    x = np.pad(images[order].astype("float32") / 255.0, ((0, 0), (2, 2), (2, 2)))[:, None]
+    return [(x[i:i + batch], labels[order][i:i + batch].astype("int64")) for i in range(0, len(order), batch)]
+
+
+def _train(net: nn.Layer, batches):
+    opt = paddle.optimizer.Momentum(learning_rate=0.05, momentum=0.9, parameters=net.parameters())
+    losses = []
+    for x, y in batches:
+        loss = nn.functional.cross_entropy(net(paddle.to_tensor(x)), paddle.to_tensor(y))
+        loss.backward()
+        opt.step()
+        opt.clear_grad()
+        losses.append(float(loss))
+    return losses, {k: v.numpy() for k, v in net.state_dict().items()}
+
+
+def _lenet(seed: int = 0) -> nn.Layer:
+    paddle.seed(seed)
+    return models.create("lenet5", num_classes=10, input_size=32, in_channels=1)
+
+
+@pytest.fixture
+def two_threads():
+    """Run on both cores, where a multi-threaded reduction could make runs differ."""
+    from paddlecnn import runtime
+
+    before = runtime.SETTINGS.get("threads")
+    runtime.set_threads(2)
+    yield
+    if before:
+        runtime.set_threads(before)
+
+
+@needs_onednn
+def test_short_lenet5_training_matches_paddle_and_repeats_bitwise(two_threads):
+    batches = _mnist_batches(6)
+    ref_losses, ref_state = _train(_lenet(), batches)
+    runs = []
+    for _ in range(2):
+        net = _lenet()
+        assert onednn.enable(net) == 2 and onednn.enable_pools(net) == 2
+        runs.append(_train(net, batches))
+    (losses, state), (losses2, state2) = runs
+    np.testing.assert_allclose(losses, ref_losses, rtol=1e-4)
+    assert losses[-1] < losses[0]                               # it learns
+    for k in ref_state:
+        np.testing.assert_allclose(state[k], ref_state[k], rtol=1e-3, atol=1e-5)
+        np.testing.assert_array_equal(state[k], state2[k])    # seeded runs: bit-identical
+    assert losses == losses2
+
+
+@needs_onednn
+def test_swap_keeps_parameters_and_disable_restores():
+    net = models.create("googlenet", num_classes=10, input_size=64, width=0.25)
+    names = list(net.state_dict().keys())
+    plain = sum(type(m) is nn.Conv2D for m in net.sublayers())
+    assert onednn.enable(net) == plain
+    assert onednn.enable_pools(net) > 0
+    assert list(net.state_dict().keys()) == names
+    assert not any(type(m) in (nn.Conv2D, nn.MaxPool2D) for m in net.sublayers())
+    onednn.disable(net)
+    assert sum(type(m) is nn.Conv2D for m in net.sublayers()) == plain
+    assert list(net.state_dict().keys()) == names
+    assert onednn.maybe_enable(net) is net and type(net.sublayers()[1]) is not onednn.OneDNNConv2D
+
+
+@needs_onednn
+def test_small_maps_can_run_on_another_layer():
+    """``small`` takes the convs whose output map has at most ``max_pixels`` pixels; the rest stay on oneDNN."""
+    calls = []
+
+    class Spy(nn.Layer):
+        def __init__(self, conv):
+            super().__init__()
+            self.conv = [conv]
+
+        def forward(self, x):
+            calls.append(list(x.shape))
+            return self.conv[0](x)
+
+    conv = nn.Conv2D(8, 8, 3, padding=1)
+    layer = onednn.OneDNNConv2D(conv, small=Spy, max_pixels=9)
+    small, big = paddle.randn([2, 8, 3, 3]), paddle.randn([2, 8, 4, 4])
+    np.testing.assert_allclose(layer(small).numpy(), conv(small).numpy(), rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(layer(big).numpy(), conv(big).numpy(), rtol=1e-4, atol=1e-5)
+    assert calls == [[2, 8, 3, 3]]
+
+
+@pytest.fixture
+def fresh_build(monkeypatch, tmp_path):
+    """Forget the loaded operators and build into an empty cache, restoring the real state afterwards."""
+    monkeypatch.setenv("PADDLECNN_ONEDNN_CACHE", str(tmp_path))
+    saved = dict(build._state)
+    build.reset()
+    yield
+    build._state.clear()
+    build._state.update(saved)
+
+
+def test_no_compiler_means_unavailable_and_the_fast_path(fresh_build, monkeypatch):
+    monkeypatch.setenv("CXX", "/nonexistent/g++")
+    ok, why = onednn.available()
+    assert not ok and "no C++ compiler" in why and "\n" not in why
+    name, reason = onednn.choose_backend("auto", "cpu")
+    assert name == "fastconv" and "no C++ compiler" in reason
+    with pytest.raises(RuntimeError, match="no C\\+\\+ compiler"):
+        onednn.OneDNNConv2D(nn.Conv2D(3, 4, 3))
+
+
+def test_version_mismatch_is_refused(fresh_build, monkeypatch):
+    monkeypatch.setattr(build, "EXPECTED_VERSION", (3, 2))
+    ok, why = onednn.available()
+    assert not ok and "the sources need 3.2.x" in why and "\n" not in why
+    assert onednn.choose_backend("onednn", "cpu")[0] == "fastconv"
+
+
+def test_gpu_build_and_build_error_are_unavailable(fresh_build, monkeypatch, tmp_path):
+    monkeypatch.setattr(paddle, "is_compiled_with_cuda", lambda: True)
+    assert "GPU build" in onednn.available()[1]
+    build.reset()
+    monkeypatch.setattr(paddle, "is_compiled_with_cuda", lambda: False)
+    broken = tmp_path / "csrc"
+    broken.mkdir()
+    for name in build.SOURCES + ("common.h",):
+        (broken / name).write_text("#error deliberately broken\n")
+    monkeypatch.setattr(build, "CSRC", broken)
+    ok, why = onednn.available()
+    assert not ok and why.startswith("building the oneDNN operators failed") and "\n" not in why
+
+
+def test_choose_backend_settings():
+    assert onednn.choose_backend(False, "cpu")[0] == "paddle"
+    assert onednn.choose_backend("off", "cpu")[0] == "paddle"
+    assert onednn.choose_backend(True, "cpu")[0] == "fastconv"
+    assert onednn.choose_backend("auto", "gpu:0")[0] == "paddle"
+    assert onednn.choose_backend("auto", "cpu")[0] == ("onednn" if OK else "fastconv")
+    with pytest.raises(ValueError):
+        onednn.choose_backend("fast", "cpu")
