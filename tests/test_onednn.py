@@ -251,3 +251,26 @@ def test_choose_backend_settings():
     assert onednn.choose_backend("auto", "cpu")[0] == ("onednn" if OK else "fastconv")
     with pytest.raises(ValueError):
         onednn.choose_backend("fast", "cpu")
+
+
+def test_train_runs_on_onednn_by_default_on_a_cpu_and_gives_paddles_layers_back(tmp_path, capsys):
+    from conftest import Quadrants
+    from paddlecnn.engine.trainer import train
+
+    net = models.create("lenet5", num_classes=4, in_channels=1, input_size=16)
+    history = train(1, 8, net, data=Quadrants(32, size=16), eval_data=False, run_dir=tmp_path / "run")
+    out = capsys.readouterr().out
+    assert ("2 convs as oneDNN" if OK else "2 convs as FastConv2D") in out
+    assert not any(isinstance(m, onednn.OneDNNConv2D) for m in net.sublayers())     # plain layers again
+    assert np.isfinite(history.last["train_loss"])
+
+
+def test_train_says_in_one_line_why_it_falls_back(fresh_build, monkeypatch, tmp_path, capsys):
+    from conftest import Quadrants
+    from paddlecnn.engine.trainer import train
+
+    monkeypatch.setenv("CXX", "/nonexistent/g++")
+    train(1, 8, models.create("lenet5", num_classes=4, in_channels=1, input_size=16), data=Quadrants(32, size=16),
+          eval_data=False, run_dir=tmp_path / "run", quiet=True, fastconv="onednn")
+    lines = [line for line in capsys.readouterr().err.splitlines() if "oneDNN" in line]
+    assert len(lines) == 1 and "no C++ compiler" in lines[0] and "FastConv2D" in lines[0]

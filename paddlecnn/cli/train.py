@@ -189,7 +189,7 @@ def run(args: argparse.Namespace) -> int:
     history = train(epoch_num, batch_size, model, lr_decay, **options)
     if history.interrupted:
         return 130
-    if args.quiet and history.run_dir is not None:  # train() printed nothing: one line (rank 0 only)
+    if getattr(args, "quiet", False) and history.run_dir is not None:  # train() printed nothing: one line (rank 0 only)
         last = history.last
         acc = last.get("eval_acc") if last.get("eval_acc") is not None else last.get("train_acc")
         print(f"{'eval' if last.get('eval_acc') is not None else 'train'} top-1 {acc:.4f}  run folder {history.run_dir}")

@@ -29,7 +29,7 @@ from . import recipes
 
 # Groups of the CLI's --help, in order.
 DATA, RECIPE, PROCESS = "model and data", "recipe", "process and output"
-FASTCONV_WORDS = {"auto": "auto", "on": True, "off": False}   # --fastconv and PADDLECNN_FASTCONV
+FASTCONV_WORDS = {"auto": "auto", "onednn": "onednn", "on": True, "off": False}   # --fastconv, PADDLECNN_FASTCONV
 
 
 def option(default: Any, help: str, group: str = DATA, flag: Optional[str] = None, resume: bool = False,
@@ -107,9 +107,10 @@ class TrainConfig:
                                    resume=True)
     amp: Any = option(False, "mixed precision on a GPU (float16 with loss scaling, or bfloat16)", PROCESS,
                       nargs="?", const="float16", choices=("float16", "bfloat16"))
-    fastconv: Any = option("auto", "FastConv2D and FastMaxPool2D while training (auto: on the CPU; off: paddle's "
-                                   "own layers; env PADDLECNN_FASTCONV sets the default)", PROCESS, resume=True,
-                           choices=tuple(FASTCONV_WORDS))
+    fastconv: Any = option("auto", "faster CPU layers while training: onednn (oneDNN convolutions built on first "
+                                   "use), on (FastConv2D + FastMaxPool2D), off (paddle's own layers), auto (onednn "
+                                   "on a CPU when it builds, else on; off on a GPU); env PADDLECNN_FASTCONV sets the "
+                                   "default", PROCESS, resume=True, choices=tuple(FASTCONV_WORDS))
     run_dir: Optional[str] = option(None, "run folder (new, or empty, or one that never saved a checkpoint; "
                                           "unset: logs/<model>-<time>)", PROCESS)
     run_name: Optional[str] = option(None, "run folder name under logs/", PROCESS)
@@ -231,7 +232,7 @@ def check_names(options: Dict[str, Any]) -> None:
 def fastconv_from_env(value: str):
     """PADDLECNN_FASTCONV=auto|on|off: the ``fastconv`` default for every run of a process."""
     if value.lower() not in FASTCONV_WORDS:
-        raise PaddleCNNError(f"environment variable PADDLECNN_FASTCONV={value!r}: use auto, on or off")
+        raise PaddleCNNError(f"environment variable PADDLECNN_FASTCONV={value!r}: use auto, onednn, on or off")
     return FASTCONV_WORDS[value.lower()]
 
 
@@ -319,8 +320,8 @@ def _check_choices(cfg: TrainConfig) -> None:
         raise PaddleCNNError(f"on_error must be 'raise' or 'skip', got {cfg.on_error!r}")
     if cfg.amp not in (False, None, True, "float16", "bfloat16"):
         raise PaddleCNNError(f"amp must be False, True, 'float16' or 'bfloat16', got {cfg.amp!r}")
-    if cfg.fastconv not in ("auto", True, False):
-        raise PaddleCNNError(f"fastconv must be 'auto', True or False, got {cfg.fastconv!r}")
+    if cfg.fastconv not in ("auto", "onednn", True, False):
+        raise PaddleCNNError(f"fastconv must be 'auto', 'onednn', True or False, got {cfg.fastconv!r}")
 
 
 def _model_names() -> List[str]:

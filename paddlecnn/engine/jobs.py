@@ -194,11 +194,12 @@ def close_logs(run: Run) -> None:
 def plain_layers(run: Run) -> None:
     """Undo :func:`~paddlecnn.engine.setup.speed_up_layers`: the caller's model leaves with paddle's
     own Conv2D/MaxPool2D layers (same parameters)."""
-    if run is not None and any(run.fast_layers):
-        from ..accel import fastconv
+    if run is not None and any(run.fast_layers[1:]):
+        from ..accel import fastconv, onednn
 
+        onednn.disable(run.net)
         fastconv.disable(run.net)
-        run.fast_layers = (0, 0)
+        run.fast_layers = ("paddle", 0, 0)
 
 
 def write_digest(net: paddle.nn.Layer, rank: int) -> None:

@@ -44,7 +44,7 @@ class Run:
     model_info: Dict[str, Any] = dataclasses.field(default_factory=dict)
     data_info: Dict[str, Any] = dataclasses.field(default_factory=dict)
     load_skipped: int = 0            # unreadable files dropped while loading (on_error="skip")
-    fast_layers: tuple = (0, 0)      # (FastConv2D, FastMaxPool2D) swapped in
+    fast_layers: tuple = ("paddle", 0, 0)   # (backend, convs, max pools) swapped in for the CPU
     sampler: Any = None
     train_loader: Any = None
     eval_loader: Any = None
@@ -86,7 +86,8 @@ def start_run(epoch_num, batch_size, model, lr_decay: bool, options: Dict[str, A
     run.net, run.model_info = setup.build_model(model, cfg, train_set, saved)
     run.cfg = dataclasses.replace(run.cfg, model=run.model_info["config_name"])
     run.data_info = setup.check_fit(run.net, run.cfg, train_set, eval_set)
-    run.fast_layers = setup.speed_up_layers(run.net, cfg.fastconv, run.device)
+    fallback_note = (lambda m: print(m, file=sys.stderr, flush=True)) if run.is_main else (lambda m: None)
+    run.fast_layers = setup.speed_up_layers(run.net, cfg.fastconv, run.device, fallback_note)
     _setup_loaders(run, train_set, eval_set)
     _setup_optimizer(run)
     _open_run_folder(run)
@@ -269,8 +270,9 @@ def describe(run: Run) -> str:
     d, c = run.data_info, run.cfg
     params = sum(int(np.prod(p.shape)) for p in run.net.parameters())
     evals = f", {d['eval_size']} eval" if d.get("eval_size") else ", no eval data"
-    convs, pools = run.fast_layers
-    fast = [f"{convs} convs as FastConv2D" if convs else "", f"{pools} max pools as FastMaxPool2D" if pools else ""]
+    backend, convs, pools = run.fast_layers
+    conv_kind = "oneDNN" if backend == "onednn" else "FastConv2D"
+    fast = [f"{convs} convs as {conv_kind}" if convs else "", f"{pools} max pools as FastMaxPool2D" if pools else ""]
     fast_note = f" ({', '.join(p for p in fast if p)})" if convs or pools else ""
     start = (f"; resuming at epoch {run.start_epoch + 1}" + (f" step {run.resume_step}" if run.resume_step else "")
              if run.saved is not None else "")

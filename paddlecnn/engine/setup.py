@@ -112,18 +112,24 @@ def build_model(model, cfg: TrainConfig, train_set, saved_state) -> Tuple[paddle
                  "default_init": getattr(net, "default_init", None), "class": type(net).__name__}
 
 
-def speed_up_layers(net: paddle.nn.Layer, setting, device: str) -> Tuple[int, int]:
-    """Swap the Conv2D and MaxPool2D layers of ``net`` for FastConv2D and FastMaxPool2D when
-    ``setting`` asks; returns how many of each.
+def speed_up_layers(net: paddle.nn.Layer, setting, device: str, say=print) -> Tuple[str, int, int]:
+    """Swap faster CPU layers into ``net`` as ``setting`` asks; returns (backend, convs, pools swapped).
 
-    "auto" does it on the CPU only: the fixes target paddle's CPU kernels (docs/performance.md),
-    a GPU's cuDNN convolution adds its bias in the same kernel.
+    Backends (:func:`paddlecnn.accel.onednn.choose_backend`): "onednn" (oneDNN convolutions
+    + FastMaxPool2D), "fastconv" (FastConv2D + FastMaxPool2D), "paddle" (nothing swapped).
+    "auto" picks oneDNN on a CPU when its operators build, else FastConv2D, and nothing on a
+    GPU (cuDNN is fast there). A fallback from oneDNN is said in one line.
     """
-    from ..accel import fastconv
+    from ..accel import fastconv, onednn
 
-    if setting is True or (setting == "auto" and not device.startswith("gpu")):
-        return fastconv.enable(net), fastconv.enable_pools(net)
-    return 0, 0
+    backend, reason = onednn.choose_backend(setting, device)
+    if backend != "onednn" and setting in ("auto", "onednn") and not device.startswith("gpu"):
+        say(f"paddlecnn: {reason}")
+    if backend == "onednn":
+        return backend, onednn.enable(net), fastconv.enable_pools(net)
+    if backend == "fastconv":
+        return backend, fastconv.enable(net), fastconv.enable_pools(net)
+    return backend, 0, 0
 
 
 def _transfer(net: paddle.nn.Layer, cfg: TrainConfig, fresh: bool) -> None:

@@ -118,11 +118,21 @@ def _compile(name: str, include: Path):
     from paddle.utils.cpp_extension import load
     from paddle.utils.cpp_extension.extension_utils import _import_module_from_library
 
+    import fcntl
+
     root = cache_dir()
     target = root / name
-    if (target / f"{name}.so").exists():
-        return _import_module_from_library(name, str(target), False)
     root.mkdir(parents=True, exist_ok=True)
+    with open(root / ".build.lock", "w") as lock:      # two processes (data parallel) build once
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if (target / f"{name}.so").exists():
+            return _import_module_from_library(name, str(target), False)
+        return _load(name, include, root)
+
+
+def _load(name: str, include: Path, root: Path):
+    from paddle.utils.cpp_extension import load
+
     libs = str(paddle_libdnnl().parent)
     return load(name=name, sources=[str(CSRC / s) for s in SOURCES], extra_cxx_cflags=["-O2"],
                 extra_include_paths=[str(include)],
