@@ -167,8 +167,8 @@ def test_speed_variants_start_from_the_same_weights():
     # dropout 0: its random masks would differ between the variants
     steps = bench.speed_variants("vgg11", dict(input_size=32, width=0.125, dropout=0.0), x, y)
     losses = {k: float(step()) for k, step in steps.items()}
-    assert set(losses) == {"paddle", "fastconv_bias", "fastconv", "fastconv+pools", "train_step", "to_static",
-                           "fastconv+to_static"}
+    assert set(losses) == {"paddle", "fastconv_bias", "fastconv", "fastconv+pools", "fast_step", "to_static",
+                           "fastconv+to_static", "onednn_step"}      # oneDNN builds here (test_onednn pins it)
     for k, v in losses.items():
         assert v == pytest.approx(losses["paddle"], rel=1e-5), k
 
@@ -202,11 +202,12 @@ def test_cli_bench_quick_writes_json(tmp_path, capsys):
     assert result["gemm"]["paddle_gflops"] > 0
     (row,) = result["models"]
     assert row["name"] == "lenet5" and row["macs_per_image"] == 416_520
-    for col, steps in (("bare", 2), ("fast", 2), ("dp", 2), ("fit", 2), ("loop", 4), ("train", 2)):   # loop/train: 2 alternating rounds
+    for col, steps in (("bare", 2), ("fast", 2), ("onednn", 2), ("dp", 2), ("fit", 2), ("loop", 4), ("train", 2)):   # loop/train: 2 alternating rounds
         assert row[col]["steps"] == steps and row[col]["batch_size"] == 8, col
         assert math.isfinite(row[col]["images_per_sec"]) and row[col]["images_per_sec"] > 0, col
     assert row["ratios"]["train_vs_loop"] == pytest.approx(row["train"]["images_per_sec"] / row["loop"]["images_per_sec"])
     assert row["ratios"]["fast_vs_bare"] == pytest.approx(row["fast"]["images_per_sec"] / row["bare"]["images_per_sec"])
+    assert row["ratios"]["onednn_vs_fast"] == pytest.approx(row["onednn"]["images_per_sec"] / row["fast"]["images_per_sec"])
     assert row["dp"]["batch_size"] == 8                    # two processes of 4 images each: the whole batch
     assert row["ratios"]["dp_vs_fast"] == pytest.approx(row["dp"]["images_per_sec"] / row["fast"]["images_per_sec"])
     assert row["gflops"] == pytest.approx(416_520 * 6 * row["bare"]["images_per_sec"] / 1e9)

@@ -125,9 +125,12 @@ def bench_model(name: str, options: dict, plan: Plan, peak_gflops: Optional[floa
         row["train"] = {"error": "paddlecnn.train not available"}
         row["loop"] = column(lambda: bench_loop(fresh(), x, y, plan.steps, plan.warmup))
     row["fit"] = column(lambda: bench_fit(fresh(), x, y, plan.steps, plan.warmup))
-    # What paddlecnn.train runs on a CPU: FastConv2D and FastMaxPool2D swapped in, gradients dropped.
+    # The CPU step before the oneDNN backend: FastConv2D and FastMaxPool2D swapped in, gradients dropped.
     row["fast"] = column(lambda: bench_bare(fastconv.maybe_enable(fresh(), fastconv=True), x, y, plan.steps,
                                              plan.warmup, zero_grads=False))
+    # What paddlecnn.train runs on a CPU now: oneDNN convolutions, FastMaxPool2D, gradients dropped.
+    row["onednn"] = column(lambda: bench_bare(_onednn_model(fresh()), x, y, plan.steps, plan.warmup,
+                                               zero_grads=False))
     if plan.processes > 1:
         row["dp"] = column(lambda: bench_data_parallel(name, options, plan.batch_size, plan.processes, plan.steps,
                                                         plan.warmup, NUM_CLASSES))
@@ -139,6 +142,18 @@ def bench_model(name: str, options: dict, plan: Plan, peak_gflops: Optional[floa
                         else f"no matching torch twin ({row.get('twin_error')})"}
     _add_ratios(row, peak_gflops)
     return row
+
+
+def _onednn_model(model: nn.Layer) -> nn.Layer:
+    """``model`` with train()'s oneDNN backend swapped in; raises (an error column) when it cannot build."""
+    from ..accel import onednn
+
+    ok, why = onednn.available()
+    if not ok:
+        raise PaddleCNNError(f"oneDNN backend unavailable: {why}")
+    onednn.enable(model)
+    fastconv.enable_pools(model)
+    return model
 
 
 def _twin(model: nn.Layer, x: np.ndarray, plan: Plan, row: dict):
@@ -164,6 +179,8 @@ def _add_ratios(row: dict, peak_gflops: Optional[float]) -> None:
                      "paddle_vs_torch": ratio(bare, ips(row["torch"])),
                      "fast_vs_bare": ratio(ips(row["fast"]), bare),
                      "fast_vs_torch": ratio(ips(row["fast"]), ips(row["torch"])),
+                     "onednn_vs_fast": ratio(ips(row.get("onednn")), ips(row["fast"])),
+                     "onednn_vs_torch": ratio(ips(row.get("onednn")), ips(row["torch"])),
                      "dp_vs_fast": ratio(ips(row.get("dp")), ips(row["fast"])),
                      "dp_vs_torch": ratio(ips(row.get("dp")), ips(row["torch"]))}
 

@@ -49,21 +49,23 @@ def _models_table(result: dict) -> List[str]:
                      _f(ips(r["fit"])), _f(ips(r["bare"])), _f(ips(r["torch"])),
                      _f(r["ratios"]["train_vs_loop"], "{:.2f}"), _f(r["ratios"]["fit_vs_loop"], "{:.2f}"),
                      _f(r["ratios"]["paddle_vs_torch"], "{:.2f}"), _f(ips(r.get("fast", {}))),
-                     _f(r["ratios"].get("fast_vs_torch"), "{:.2f}"),
+                     _f(r["ratios"].get("fast_vs_torch"), "{:.2f}"), _f(ips(r.get("onednn", {}))),
+                     _f(r["ratios"].get("onednn_vs_torch"), "{:.2f}"),
                      _f(r["gflops"]), _f(r["peak_fraction"] and 100 * r["peak_fraction"], "{:.0f}%")]
                     + ([_f(ips(r.get("dp"))), _f(r["ratios"].get("dp_vs_torch"), "{:.2f}")] if dp else []))
     out.append("Training images/s (median of timed steps). train = paddlecnn.train, loop = bare paddle loop over a "
                "DataLoader,\nfit = paddle.Model.fit, bare/torch = the step alone on one fixed batch in paddle / PyTorch; "
-               "GFLOP/s of the bare step;\nfast = the bare step as paddlecnn.train runs it on a CPU (FastConv2D, FastMaxPool2D, "
-               "gradients dropped, not zero-filled;\ntrain/loop/fit/bare use paddle's own layers):")
+               "GFLOP/s of the bare step;\nfast = the bare step with FastConv2D, FastMaxPool2D, gradients dropped, not "
+               "zero-filled; onednn = the bare step as paddlecnn.train\nruns it on a CPU (oneDNN convolutions, "
+               "FastMaxPool2D, gradients dropped); train/loop/fit/bare use paddle's own layers:")
     out.append(_table(["model", "px", "batch", "train", "loop", "fit", "bare", "torch", "train/loop", "fit/loop",
-                       "paddle/torch", "fast", "fast/torch", "GFLOP/s", "of peak"]
+                       "paddle/torch", "fast", "fast/torch", "onednn", "onednn/torch", "GFLOP/s", "of peak"]
                       + (["dp", "dp/torch"] if dp else []), rows))
     if dp:
         out.append(f"dp = the fast step in {result['plan']['processes']} one-thread processes under "
                    "paddle.distributed.launch (gloo), each on its share of the batch")
     errors = [f"  {r['name']} {col}: {r[col]['error']}" for r in result["models"]
-              for col in ("train", "loop", "fit", "bare", "fast", "dp", "torch") if "error" in r.get(col, {})]
+              for col in ("train", "loop", "fit", "bare", "fast", "onednn", "dp", "torch") if "error" in r.get(col, {})]
     errors += [f"  {name}: {why}" for name, why in result.get("skipped", {}).items()]
     out += ["Not measured:"] + errors if errors else []
     return out

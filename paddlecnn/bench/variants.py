@@ -33,13 +33,28 @@ def speed_variants(name: str, options: dict, x: np.ndarray, y: np.ndarray) -> Di
             m.forward = paddle.jit.to_static(m.forward, full_graph=True)
         return m
 
-    return {"paddle": paddle_step(base, x, y),
+    steps = {"paddle": paddle_step(base, x, y),
             "fastconv_bias": paddle_step(copy(0), x, y),
             "fastconv": paddle_step(copy(fastconv.MAX_PIXELS), x, y),
             "fastconv+pools": paddle_step(copy(fastconv.MAX_PIXELS, pools=True), x, y),
-            "train_step": paddle_step(copy(fastconv.MAX_PIXELS, pools=True), x, y, zero_grads=False),
+            "fast_step": paddle_step(copy(fastconv.MAX_PIXELS, pools=True), x, y, zero_grads=False),
             "to_static": paddle_step(copy(static=True), x, y),
             "fastconv+to_static": paddle_step(copy(fastconv.MAX_PIXELS, True), x, y)}
+    onednn_step = _onednn_step(copy(pools=True), x, y)
+    if onednn_step is not None:      # paddlecnn.train's CPU step where the oneDNN operators build
+        steps["onednn_step"] = onednn_step
+    return steps
+
+
+def _onednn_step(model, x: np.ndarray, y: np.ndarray):
+    """paddlecnn.train's CPU step: oneDNN convolutions (FastMaxPool2D already in), gradients dropped;
+    None where the oneDNN operators do not build."""
+    from ..accel import onednn
+
+    if not onednn.available()[0]:
+        return None
+    onednn.enable(model)
+    return paddle_step(model, x, y, zero_grads=False)
 
 
 def eval_variants(name: str, options: dict, x: np.ndarray) -> Dict[str, Callable[[], object]]:
