@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import json
 import math
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Dict, List, Optional, Sequence, Tuple, Union
@@ -140,16 +141,8 @@ def evaluate(model_or_checkpoint: Union[ModelLike, Sequence[ModelLike]], dataset
     Returns:
         an :class:`EvalResult`; top-5 becomes top-min(5, K) with K < 5 classes.
     """
-    if method not in METHODS:
-        raise PaddleCNNError(f"method={method!r}: choose one of {', '.join(METHODS)}")
-    if member_method not in METHODS[:-1]:
-        raise PaddleCNNError(f"member_method={member_method!r}: choose one of {', '.join(METHODS[:-1])}")
-    if batch_size < 1:
-        raise PaddleCNNError(f"batch_size must be >= 1, got {batch_size}")
     members = _as_list(model_or_checkpoint) + _as_list(checkpoints)
-    if method != "ensemble" and len(members) != 1:
-        raise PaddleCNNError(f"{len(members)} models given: several models need method='ensemble' "
-                             "(or pass a single model)")
+    _check_arguments(method, member_method, batch_size, len(members))
     loaded = [load_any(m) for m in members]
     _same_channels(loaded, members)
     model, info = loaded[0]
@@ -160,24 +153,49 @@ def evaluate(model_or_checkpoint: Union[ModelLike, Sequence[ModelLike]], dataset
         dataset = eval_dataset(dataset, split=split, info=info, input_size=size, resize=resize, subset=subset,
                                root=root)
     q = _test_scales(method, member_method, scales, size, dataset)
-
-    if method == "ensemble":
-        fns = []
-        for m, m_info in loaded:
-            # Each member crops at its own training size; the dense Q scale with it too.
-            m_size = input_size or m_info.get("input_size") or getattr(m, "input_size", None) or size
-            m_q = _test_scales(method, member_method, scales, m_size, dataset)
-            fns.append(_posterior_fn(m, member_method, m_size, m_q, flip))
-        posterior = lambda x: _mean_posteriors([fn(x) for fn in fns])  # noqa: E731
-    else:
-        posterior = _posterior_fn(model, method, size, q, flip)
+    posterior = _posterior(loaded, method, member_method, scales, input_size, size, q, flip, dataset)
     probs, labels = _run(posterior, dataset, batch_size, progress)
+    _warn_on_class_mismatch(dataset, probs.shape[1])
     names = _class_names(dataset, info, model, probs.shape[1])
     result = metrics(probs, labels, names, method=method)
     result.scales = q
     if out_dir is not None:
         result.save(out_dir)
     return result
+
+
+def _check_arguments(method: str, member_method: str, batch_size: int, models: int) -> None:
+    if method not in METHODS:
+        raise PaddleCNNError(f"method={method!r}: choose one of {', '.join(METHODS)}")
+    if member_method not in METHODS[:-1]:
+        raise PaddleCNNError(f"member_method={member_method!r}: choose one of {', '.join(METHODS[:-1])}")
+    if batch_size < 1:
+        raise PaddleCNNError(f"batch_size must be >= 1, got {batch_size}")
+    if method != "ensemble" and models != 1:
+        raise PaddleCNNError(f"{models} models given: several models need method='ensemble' "
+                             "(or pass a single model)")
+
+
+def _posterior(loaded, method, member_method, scales, input_size, size, q, flip, dataset):
+    """The function images (N, C, H, W) -> class posteriors (N, K) that ``method`` evaluates with."""
+    if method != "ensemble":
+        return _posterior_fn(loaded[0][0], method, size, q, flip)
+    fns = []
+    for m, m_info in loaded:
+        # Each member crops at its own training size; the dense Q scale with it too.
+        m_size = input_size or m_info.get("input_size") or getattr(m, "input_size", None) or size
+        m_q = _test_scales(method, member_method, scales, m_size, dataset)
+        fns.append(_posterior_fn(m, member_method, m_size, m_q, flip))
+    return lambda x: _mean_posteriors([fn(x) for fn in fns])
+
+
+def _warn_on_class_mismatch(dataset, outputs: int) -> None:
+    """A 10-class model scored on a 2-class list runs, but the user should know (one line)."""
+    classes = getattr(dataset, "num_classes", None)
+    if classes is not None and int(classes) != int(outputs):
+        where = getattr(dataset, "list_file", None) or type(dataset).__name__
+        warnings.warn(f"{where}: the data has {classes} classes but the model has {outputs} outputs; the "
+                      "scores compare labels with the model's class numbers as they are", stacklevel=3)
 
 
 def _same_channels(loaded: List[Tuple[nn.Layer, dict]], members: list) -> None:

@@ -1,6 +1,7 @@
 """evaluate(): centre, ten-crop, dense (multi-scale), multi-crop+dense, ensemble; metrics and files."""
 import json
 import shutil
+import warnings
 
 import numpy as np
 import paddle
@@ -290,3 +291,15 @@ def test_ensemble_members_must_take_the_same_channels(tmp_path):
     checkpoint.save_weights(create("lenet5", **options).state_dict(), rgb / "best.pdparams")
     with pytest.raises(PaddleCNNError, match=r"ensemble member .*rgb takes 3-channel images but .*run takes 1"):
         evaluate([gray, rgb], _random_set(size=32), method="ensemble")
+
+
+def test_a_model_with_more_outputs_than_the_data_has_classes_gets_one_warning():
+    """A 10-class run scored on a 2-class list used to pass silently."""
+    data = _random_set(n=4, classes=2)
+    data.num_classes = 2
+    with pytest.warns(UserWarning, match="the data has 2 classes but the model has 10 outputs") as record:
+        evaluate(_vgg(classes=10), data)
+    assert len([w for w in record if "outputs" in str(w.message)]) == 1
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        evaluate(_vgg(classes=2), data)              # matching classes: no warning

@@ -171,7 +171,7 @@ def test_out_of_memory_suggests_a_smaller_batch(tmp_path):
     (dict(model="lenet5"), "cannot build lenet5 for 1x8x8 inputs"),
     (dict(init="he"), "unknown init scheme 'he'"),
     (dict(amp=True), "--amp needs a GPU"),
-    (dict(fastconv="yes"), "fastconv must be 'auto', True or False, got 'yes'"),
+    (dict(fastconv="yes"), "fastconv must be 'auto', 'onednn', True or False, got 'yes'"),
 ])
 def test_clear_errors_before_training(tmp_path, kwargs, message):
     args = dict(model=small_net(), batch_size=8, data=Quadrants(32), run_dir=tmp_path / "x")
@@ -217,7 +217,7 @@ def test_fastconv_default_from_the_environment(tmp_path, monkeypatch):
     train(1, 8, small_net(), data=Quadrants(16), fastconv=True, run_dir=tmp_path / "on", **_quiet())  # argument wins
     assert json.loads((tmp_path / "on" / "config.json").read_text())["options"]["fastconv"] is True
     monkeypatch.setenv("PADDLECNN_FASTCONV", "fast")
-    with pytest.raises(PaddleCNNError, match="PADDLECNN_FASTCONV='fast': use auto, on or off"):
+    with pytest.raises(PaddleCNNError, match="PADDLECNN_FASTCONV='fast': use auto, onednn, on or off"):
         train(1, 8, small_net(), data=Quadrants(16), run_dir=tmp_path / "bad", **_quiet())
 
 
