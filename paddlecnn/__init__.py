@@ -7,8 +7,29 @@
 ``runtime`` is imported first: it gives paddle all CPU cores and the fast MKL path
 (see :mod:`paddlecnn.runtime`) before anything else touches paddle.
 """
-from . import runtime  # noqa: F401  (must come first)
-from . import models  # noqa: F401
+import os as _os
+import sys as _sys
+
+def _interrupted(exc: BaseException) -> bool:
+    """A Ctrl-C, or paddle's ImportError raised while handling one (it re-raises inside libpaddle's import)."""
+    while exc is not None:
+        if isinstance(exc, KeyboardInterrupt):
+            return True
+        exc = exc.__context__
+    return False
+
+
+try:
+    from . import runtime  # noqa: F401  (must come first)
+    from . import models  # noqa: F401
+except (KeyboardInterrupt, ImportError) as _exc:
+    # Ctrl-C while `python -m paddlecnn` (or the paddlecnn script) is still importing paddle: one
+    # line, exit code 130, as the CLI does once it runs; a library import keeps Python's behaviour.
+    _cli = _sys.argv[:1] == ["-m"] or _os.path.basename(_sys.argv[0] if _sys.argv else "") == "paddlecnn"
+    if _cli and _interrupted(_exc):
+        print("interrupted", file=_sys.stderr)
+        raise SystemExit(130) from None
+    raise
 from .errors import PaddleCNNError  # noqa: F401
 
 __version__ = "0.1.0"

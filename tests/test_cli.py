@@ -103,3 +103,23 @@ def test_the_clean_checkout_check_lists_new_and_changed_files(tmp_path):
     assert left_behind(before, checkout_files(tmp_path)) == [
         "logs/lenet5-20261128-010203/history.json", "notebooks/02_lenet.ipynb", "profiler_log"]
     assert left_behind(before, before) == []
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("delay", [0.3, 1.0])
+def test_ctrl_c_while_paddle_imports_prints_one_line(delay):
+    """A SIGINT during `import paddle` used to print a traceback (paddle even wraps it in an ImportError)."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    proc = subprocess.Popen([sys.executable, "-m", "paddlecnn", "summary", "lenet5"], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    time.sleep(delay)
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=60)
+    if proc.returncode == 0:                 # the machine was fast enough to finish first: nothing to check
+        return
+    # paddle itself may print one line ("Can not import paddle core ...") before giving up: no traceback
+    assert proc.returncode == 130 and err.strip().splitlines()[-1] == "interrupted" and "Traceback" not in err, err

@@ -147,17 +147,29 @@ def _value(text: str):
 def _check(config: Dict) -> None:
     name = config["name"]
     if name == "piecewise":
-        bounds = config.get("boundaries")
-        scale = config.get("factors", config.get("values"))
+        bounds, scale = config.get("boundaries"), config.get("factors", config.get("values"))
+        bounds = [bounds] if isinstance(bounds, (int, float)) else bounds      # "boundaries=30": one boundary
+        scale = [scale] if isinstance(scale, (int, float)) else scale
+        if not _numbers(bounds) or not _numbers(scale):
+            raise PaddleCNNError("--schedule piecewise: boundaries and factors (or values) must be numbers, "
+                                 f"e.g. 'piecewise:boundaries=30/45,factors=1/0.1/0.01'; got {config}")
+        config["boundaries"] = list(bounds)
+        config["factors" if "factors" in config else "values"] = list(scale)
         if not bounds or scale is None or len(scale) != len(bounds) + 1:
             raise PaddleCNNError("schedule piecewise: give boundaries [b1, ...] and one more factors (x lr) "
                                  f"or values than boundaries, got {config}")
         if list(bounds) != sorted(bounds):
             raise PaddleCNNError(f"schedule piecewise: boundaries must increase, got {bounds}")
-    if name == "step" and int(config.get("step_size", 0)) < 1:
+    size = config.get("step_size")
+    if name == "step" and not (_numbers([size]) and size >= 1 and float(size) == int(size)):
         raise PaddleCNNError(f"schedule step: step_size must be a positive integer, got {config.get('step_size')}")
     if name == "plateau" and config["step_per"] != "epoch":
         raise PaddleCNNError("schedule plateau: it watches a per-epoch metric, so step_per must be 'epoch'")
+
+
+def _numbers(values) -> bool:
+    return isinstance(values, (list, tuple)) and all(isinstance(v, (int, float)) and not isinstance(v, bool)
+                                                     and math.isfinite(v) for v in values)
 
 
 class LRPolicy:
