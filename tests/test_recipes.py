@@ -103,3 +103,20 @@ def test_optimizers_by_name():
     assert build_optimizer("adam", layer.parameters(), 0.001, weight_decay=1e-4).regularization._coeff == 1e-4
     with pytest.raises(PaddleCNNError, match="unknown optimizer 'rmsprop'"):
         build_optimizer("rmsprop", layer.parameters(), 0.01)
+
+
+@pytest.mark.parametrize("spec, message", [
+    ("piecewise:boundaries=3/x,factors=1/0.1/0.01", "must be numbers"),
+    ({"name": "piecewise", "boundaries": 3, "values": "a"}, "must be numbers"),
+    ("step:step_size=abc", "step_size must be a positive integer"),
+    ("step:step_size=0", "step_size must be a positive integer"),
+])
+def test_malformed_schedules_are_one_line_errors(spec, message):
+    """A malformed piecewise schedule used to end in "TypeError: object of type 'int' has no len()"."""
+    with pytest.raises(PaddleCNNError, match=message) as info:
+        parse_schedule(spec)
+    assert "\n" not in str(info.value)
+
+
+def test_one_boundary_may_be_a_number():
+    assert parse_schedule("piecewise:boundaries=3,factors=1/0.1")["boundaries"] == [3]
