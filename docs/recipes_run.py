@@ -54,6 +54,38 @@ def run_one(model: str, data: str, extra: list, logs: Path) -> dict:
             "test_top1": round(test["top1"], 4), "minutes": round(minutes, 2)}
 
 
+def readme_rows(results: dict) -> list:
+    """The README's rows of the default-recipe table (a test keeps them equal to the results file)."""
+    return [f"| `{r['command']}` | {r['recipe']} | {r['epochs']} | {r['test_top1'] * 100:.1f}% | {r['minutes']:.1f} |"
+            for r in results["runs"]]
+
+
+def render(results: dict) -> str:
+    """docs/recipes.md: the recipes (from the recipe book) and what the default ones gave here."""
+    from paddlecnn.engine import recipe_book
+
+    lines = ["# Training recipes", "",
+             "A recipe fixes optimizer, learning rate, momentum, weight decay, LR schedule (per epoch or per "
+             "iteration), warm-up, batch, epochs, label smoothing, augmentation and, for the CPU recipes, the "
+             "scale (input size, width). `python -m paddlecnn train --recipe NAME` uses one; an explicit flag "
+             "overrides that one field; `config.json` records the recipe and every resolved value. Without "
+             "`--recipe` a registry model trains with its CPU default (`lenet-cpu` for LeNet-5, else `cpu`); "
+             "`python -m paddlecnn recipes --model M` also names the recipe M's source trained it with.",
+             "", "This page is written by `python docs/recipes_run.py`; do not edit it by hand.", "",
+             "## The recipes", "", "```", recipe_book.table(), "```", "",
+             "## What the default recipes gave", "",
+             f"Commit {results['commit']}, paddle {results['paddle']}, {results['cpu']}, {results['date']}; test "
+             "top-1 on the dataset's test split (`python -m paddlecnn evaluate RUN`); minutes of the train "
+             "command, wall clock (the machine may have been shared: times are indicative).", "",
+             "| command | recipe | epochs | test top-1 | minutes | eval top-1 per epoch |", "|---|---|---|---|---|---|"]
+    for r in results["runs"]:
+        curve = " ".join(f"{v * 100:.0f}" for v in r["eval_top1_per_epoch"])
+        lines.append(f"| `{r['command']}` | {r['recipe']} ({r['optimizer']} lr {r['lr']}, batch {r['batch_size']}, "
+                     f"{r['input_size']} px{', width ' + str(r['width']) if r['width'] else ''}, {r['transform']}) | "
+                     f"{r['epochs']} | {r['test_top1'] * 100:.1f}% | {r['minutes']:.1f} | {curve} |")
+    return "\n".join(lines) + "\n"
+
+
 def main() -> None:
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
                             cwd=HERE).stdout.strip()
@@ -64,7 +96,8 @@ def main() -> None:
     out = {"made_by": "python docs/recipes_run.py", "commit": commit, "paddle": paddle.__version__,
            "cpu": cpu_model(), "date": time.strftime("%Y-%m-%d"), "runs": runs}
     (HERE / "recipes_results.json").write_text(json.dumps(out, indent=1) + "\n")
-    print(json.dumps(out, indent=1))
+    (HERE / "recipes.md").write_text(render(out))
+    print("\n".join(readme_rows(out)))
 
 
 if __name__ == "__main__":

@@ -202,33 +202,31 @@ def freeze(model: nn.Layer, stages: Union[str, Iterable[str]] = "features", free
     their running statistics even in training mode, so a frozen stage really stays fixed.
     """
     prefixes = _stage_prefixes(model, stages)
-    frozen = []
-    for name, param in model.named_parameters():
-        if _matches(name, prefixes):
-            param.stop_gradient = True
-            frozen.append(name)
+    frozen = _set_trainable(model, prefixes, False, True if freeze_bn else "keep")
     if not frozen:
         names = ", ".join(n for n, _ in model.named_children())
         raise PaddleCNNError(f"freeze: no parameters under {list(prefixes)}; this model's stages are: {names}")
-    if freeze_bn:
+    return frozen
+
+
+def _set_trainable(model: nn.Layer, prefixes, trainable: bool, bn_global_stats) -> List[str]:
+    """Set ``stop_gradient`` of the parameters under ``prefixes`` and (unless ``"keep"``) their
+    BatchNorm layers' ``_use_global_stats``; returns the parameter names."""
+    names = []
+    for name, param in model.named_parameters():
+        if _matches(name, prefixes):
+            param.stop_gradient = not trainable
+            names.append(name)
+    if bn_global_stats != "keep":
         for name, layer in model.named_sublayers():
             if isinstance(layer, nn.layer.norm._BatchNormBase) and _matches(name, prefixes):
-                layer._use_global_stats = True
-    return frozen
+                layer._use_global_stats = bn_global_stats
+    return names
 
 
 def unfreeze(model: nn.Layer, stages: Union[str, Iterable[str]] = "") -> List[str]:
     """Undo :func:`freeze` for ``stages`` (default: the whole model); returns the names."""
-    prefixes = _stage_prefixes(model, stages)
-    names = []
-    for name, param in model.named_parameters():
-        if _matches(name, prefixes):
-            param.stop_gradient = False
-            names.append(name)
-    for name, layer in model.named_sublayers():
-        if isinstance(layer, nn.layer.norm._BatchNormBase) and _matches(name, prefixes):
-            layer._use_global_stats = None
-    return names
+    return _set_trainable(model, _stage_prefixes(model, stages), True, None)
 
 
 def _stage_prefixes(model: nn.Layer, stages) -> List[str]:

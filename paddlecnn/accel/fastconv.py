@@ -35,6 +35,8 @@ import paddle
 import paddle.nn as nn
 import paddle.nn.functional as F
 
+from .swap import swap_layers as _swap
+
 
 def _pair(v) -> Tuple[int, int]:
     return (int(v), int(v)) if isinstance(v, int) else (int(v[0]), int(v[1]))
@@ -186,17 +188,6 @@ class FastMaxPool2D(nn.Layer):
 
     def extra_repr(self) -> str:
         return f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}, ceil_mode={self.ceil_mode}"
-
-
-def _swap(model: nn.Layer, want, make) -> int:
-    count = 0
-    for name, child in list(model.named_children()):
-        if want(child):
-            setattr(model, name, make(child))
-            count += 1
-        else:
-            count += _swap(child, want, make)
-    return count
 
 
 def enable(model: nn.Layer, min_in_channels: int = 1, max_pixels: Optional[int] = MAX_PIXELS) -> int:

@@ -40,7 +40,7 @@ from ..paths import data_dir
 from . import shapes16 as _shapes16
 from .dataset import ListFileDataset
 from .folders import stratified_split
-from .lists import PathLike, stratified_pick, write_list
+from .lists import PathLike, read_json_file, stratified_pick, write_list
 from .stats import STATS_FILE, channel_stats, read_stats, save_stats
 from .transforms import list_presets
 
@@ -79,13 +79,7 @@ def default_transform(name_or_list: Union[str, PathLike]) -> str:
         return DEFAULT_TRANSFORMS[base]
     path = Path(name_or_list)
     meta = (path if path.is_dir() else path.parent) / "dataset.json"
-    if not meta.is_file():
-        return LIST_DEFAULT_TRANSFORM
-    try:
-        declared = json.loads(meta.read_text(encoding="utf-8-sig"))
-    except (OSError, ValueError) as exc:
-        raise PaddleCNNError(f"{meta}: not valid JSON ({exc}); fix or delete it") from None
-    preset = declared.get("transform") if isinstance(declared, dict) else None
+    preset = read_json_file(meta, "fix or delete it").get("transform")
     if preset is None:
         return LIST_DEFAULT_TRANSFORM
     if preset not in list_presets():

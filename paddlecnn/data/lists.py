@@ -61,6 +61,18 @@ class Problem(NamedTuple):
         return f"{where}: {self.path}: {self.message}" if self.path else f"{where}: {self.message}"
 
 
+def read_json_file(path: Path, fix: str) -> dict:
+    """A JSON object file (``dataset.json``, ``stats.json``; a UTF-8 BOM is fine), {} when it does not
+    exist, or a one-line PaddleCNNError naming it and saying ``fix`` (what to do)."""
+    if not path.is_file():
+        return {}
+    try:
+        data = json.loads(path.read_text(encoding="utf-8-sig"))
+    except (OSError, ValueError) as exc:
+        raise PaddleCNNError(f"{path}: not valid JSON ({exc}); {fix}") from None
+    return data if isinstance(data, dict) else {}
+
+
 def resolve_root(list_file: PathLike, root: Optional[PathLike] = None,
                  allow_outside_root: bool = False) -> Path:
     """The folder paths in ``list_file`` are relative to (see the module docstring).
@@ -73,13 +85,7 @@ def resolve_root(list_file: PathLike, root: Optional[PathLike] = None,
         return Path(root)
     folder = Path(list_file).parent
     meta = folder / "dataset.json"
-    if not meta.is_file():
-        return folder
-    try:
-        data = json.loads(meta.read_text(encoding="utf-8-sig"))
-    except (OSError, ValueError) as exc:
-        raise PaddleCNNError(f"{meta}: not valid JSON ({exc}); fix or delete it") from None
-    rel = data.get("root") if isinstance(data, dict) else None
+    rel = read_json_file(meta, "fix or delete it").get("root")
     if not rel:
         return folder
     if not isinstance(rel, str):

@@ -21,7 +21,7 @@ from PIL import Image
 from ..errors import PaddleCNNError
 from ..io import atomic_write
 from .images import ImageError, open_image
-from .lists import PathLike, is_inside, parse_list, resolve_root, stratified_pick
+from .lists import PathLike, is_inside, parse_list, read_json_file, resolve_root, stratified_pick
 
 STATS_FILE = "stats.json"
 # Images sampled when stats are computed implicitly (a dataset opened with no
@@ -97,11 +97,8 @@ def read_stats(list_file: PathLike) -> Optional[dict]:
     path = path / STATS_FILE if path.is_dir() else path.parent / STATS_FILE
     if not path.is_file():
         return None
-    try:
-        stats = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
-        raise PaddleCNNError(f"{path}: not valid JSON ({exc}); delete it to recompute") from None
-    if not isinstance(stats, dict) or "mean" not in stats or "std" not in stats:
+    stats = read_json_file(path, "delete it to recompute")
+    if "mean" not in stats or "std" not in stats:
         raise PaddleCNNError(f"{path}: expected {{\"mean\": [...], \"std\": [...]}}; delete it to recompute")
     stats.setdefault("channels", len(stats["mean"]))
     return stats

@@ -10,22 +10,12 @@ from typing import Callable, Optional, Tuple, Union
 
 import paddle.nn as nn
 
+from ..swap import swap_layers as _swap
 from .build import available
 from .layers import OneDNNConv2D, OneDNNPool2D, conv_eligible, pool_eligible
 
 # The values of train(fastconv=...) / --fastconv / PADDLECNN_FASTCONV this module understands.
 SETTINGS = ("auto", "onednn", True, False, "on", "off")
-
-
-def _swap(model: nn.Layer, want: Callable[[nn.Layer], bool], make: Callable[[nn.Layer], nn.Layer]) -> int:
-    count = 0
-    for name, child in list(model.named_children()):
-        if want(child):
-            setattr(model, name, make(child))
-            count += 1
-        else:
-            count += _swap(child, want, make)
-    return count
 
 
 def enable(model: nn.Layer, small: Optional[Callable[[nn.Layer], nn.Layer]] = None, max_pixels: int = 9) -> int:
