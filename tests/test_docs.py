@@ -109,3 +109,27 @@ def test_readme_tier_commands_name_registered_markers():
     assert used <= registered, f"README names unregistered markers {sorted(used - registered)}"
     ci = (ROOT / ".ci" / "run").read_text(encoding="utf-8")
     assert re.search(r"python -m pytest\s*$", ci, re.M), "CI must run the whole suite (no -m)"
+
+
+# ------------------------------------------------------------------ recipes
+def _recipes_run():
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("recipes_run", ROOT / "docs" / "recipes_run.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_readme_and_docs_recipe_tables_show_the_committed_results():
+    """README's default-recipe table and docs/recipes.md are rendered from docs/recipes_results.json."""
+    results = json.loads((ROOT / "docs" / "recipes_results.json").read_text())
+    module = _recipes_run()
+    readme = (ROOT / "README.md").read_text()
+    for row in module.readme_rows(results):
+        assert row in readme, row
+    assert (ROOT / "docs" / "recipes.md").read_text() == module.render(results)
+    commands = {r["command"] for r in results["runs"]}
+    assert "python -m paddlecnn train --model lenet5 --data mnist5k --seed 0" in commands
+    lenet = next(r for r in results["runs"] if r["command"].endswith("mnist5k --seed 0"))
+    assert lenet["test_top1"] >= 0.95            # the fidelity issue's bar for LeNet-5 out of the box
