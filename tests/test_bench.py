@@ -188,6 +188,9 @@ def test_data_pipeline_rows():
 def test_peak_rss_in_a_subprocess():
     mem = bench.peak_rss("lenet5", dict(in_channels=1, input_size=16), input_size=16, batch_size=4)
     assert 50 < mem["import_mib"] <= mem["model_mib"] <= mem["peak_mib"] < 4096
+    onednn = bench.peak_rss("lenet5", dict(in_channels=1, input_size=16), input_size=16, batch_size=4,
+                            backend="onednn")
+    assert 50 < onednn["model_mib"] <= onednn["peak_mib"] < 4096
 
 
 @pytest.mark.slow

@@ -229,10 +229,13 @@ def run(plan: Plan, log: Callable[[str], None] = lambda s: None) -> dict:
         result["rss"] = []
         for name, options in plan.models.items():
             log(f"{name}: peak memory (subprocess) ...")
-            try:
-                mem = peak_rss(name, options, options.get("input_size", 224), plan.batch_size)
-            except (PaddleCNNError, subprocess.TimeoutExpired) as exc:
-                mem = {"error": str(exc)}
+            mem = {}
+            for backend in ("paddle", "fast", "onednn"):
+                try:
+                    got = peak_rss(name, options, options.get("input_size", 224), plan.batch_size, backend=backend)
+                except (PaddleCNNError, subprocess.TimeoutExpired) as exc:
+                    got = {"error": str(exc)}
+                mem.update(got if backend == "paddle" else {f"{backend}_peak_mib": got.get("peak_mib")})
             result["rss"].append({"name": name, "batch_size": plan.batch_size, **mem})
     if plan.data:
         log("data pipeline ...")

@@ -31,16 +31,23 @@ def rss_child(spec: str) -> None:
     model = create(s["name"], num_classes=NUM_CLASSES, **s["options"])
     after_model = _rss_mib()
     x, y = synthetic_batch(s["batch_size"], s["options"].get("in_channels", 3), s["input_size"])
-    step = paddle_step(model, x, y)
+    backend = s.get("backend", "paddle")
+    if backend in ("fast", "onednn"):          # the CPU steps of paddlecnn.train, before and with oneDNN
+        from ..accel import fastconv, onednn
+
+        (onednn.enable if backend == "onednn" else fastconv.enable)(model)
+        fastconv.enable_pools(model)
+    step = paddle_step(model, x, y, zero_grads=backend == "paddle")
     for _ in range(s["steps"]):
         step()
     print(json.dumps({"import_mib": after_import, "model_mib": after_model, "peak_mib": _rss_mib()}))
 
 
 def peak_rss(name: str, options: dict, input_size: int, batch_size: int, steps: int = 2,
-             timeout: float = 600) -> dict:
+             timeout: float = 600, backend: str = "paddle") -> dict:
     """Peak resident memory (MiB) of a fresh process that imports paddlecnn, builds ``name``
-    and trains ``steps`` steps at ``batch_size``: {"import_mib", "model_mib", "peak_mib"}."""
+    and trains ``steps`` steps at ``batch_size``: {"import_mib", "model_mib", "peak_mib"}.
+    ``backend``: "paddle" (its own layers), "fast" (FastConv2D) or "onednn" (train's CPU step)."""
     spec = json.dumps({"name": name, "options": options, "input_size": input_size,
-                       "batch_size": batch_size, "steps": steps})
+                       "batch_size": batch_size, "steps": steps, "backend": backend})
     return run_child(f"{__name__}:rss_child", spec, f"peak-RSS subprocess for {name}", timeout=timeout)

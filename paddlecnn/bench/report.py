@@ -87,9 +87,10 @@ def _rss_table(result: dict) -> List[str]:
     out: List[str] = []
     if result.get("rss"):
         out += ["", "Peak RSS (MiB) of a process that builds the model and trains 2 steps:",
-                _table(["model", "after import", "after model", "peak"],
+                _table(["model", "after import", "after model", "peak", "peak fast", "peak onednn"],
                        [[r["name"], _f(r.get("import_mib"), "{:.0f}"), _f(r.get("model_mib"), "{:.0f}"),
-                         _f(r.get("peak_mib"), "{:.0f}")] for r in result["rss"]])]
+                         _f(r.get("peak_mib"), "{:.0f}"), _f(r.get("fast_peak_mib"), "{:.0f}"),
+                         _f(r.get("onednn_peak_mib"), "{:.0f}")] for r in result["rss"]])]
     return out
 
 
