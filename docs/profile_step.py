@@ -1,0 +1,75 @@
+"""Op-level profile of paddlecnn.train's CPU step, before (FastConv2D) and with the oneDNN backend.
+
+    python docs/profile_step.py vgg11 alexnet > docs/profile_step.txt
+
+For each model (batch 32, 64 px, width 0.5 where the bench uses it) and each backend, three
+profiled steps after two warm-up steps with ``paddle.profiler``; prints the operators that
+take the most CPU time, their share of the step and milliseconds per step.
+"""
+from __future__ import annotations
+
+import contextlib
+import io
+import re
+import sys
+
+import paddle
+import paddle.profiler as profiler
+
+from paddlecnn import runtime
+from paddlecnn.accel import fastconv, onednn
+from paddlecnn.bench import NUM_CLASSES, paddle_step, synthetic_batch
+from paddlecnn.models import create
+
+MODELS = {"lenet5": dict(input_size=32, in_channels=1), "alexnet": dict(input_size=64),
+          "vgg11": dict(input_size=64, width=0.5), "googlenet": dict(input_size=64, width=0.5),
+          "cnn_alltricks": dict(input_size=64, width=0.5)}
+STEPS, TOP = 3, 8
+
+
+def profile(name: str, backend: str) -> str:
+    options = MODELS[name]
+    paddle.seed(0)
+    net = create(name, num_classes=NUM_CLASSES, **options)
+    (onednn.enable if backend == "onednn" else fastconv.enable)(net)
+    fastconv.enable_pools(net)
+    x, y = synthetic_batch(32, options.get("in_channels", 3), options["input_size"])
+    step = paddle_step(net, x, y, zero_grads=False)
+    step(), step()
+    prof = profiler.Profiler(targets=[profiler.ProfilerTarget.CPU])
+    prof.start()
+    for _ in range(STEPS):
+        step()
+        prof.step()
+    prof.stop()
+    text = io.StringIO()
+    with contextlib.redirect_stdout(text):
+        prof.summary(sorted_by=profiler.SortedKeys.CPUTotal, op_detail=False, thread_sep=False, time_unit="ms")
+    return _operator_rows(text.getvalue())
+
+
+def _operator_rows(summary: str) -> str:
+    """The first TOP rows of the profiler's 'Operator Summary' table: name, ms per step, share of CPU time."""
+    part = summary.split("Operator Summary", 1)[-1]
+    row = re.compile(r"^(\S.*?)\s{2,}(\d+)\s+([\d.]+) / [\d.]+ / [\d.]+ / [\d.]+ / ([\d.]+)")
+    rows = []
+    for line in part.splitlines():
+        match = row.match(line)
+        if match:
+            name, _, total, share = match.groups()
+            rows.append(f"  {name:<48} {float(total) / STEPS:8.1f} ms/step {float(share):6.1f}%")
+        if len(rows) >= TOP:
+            break
+    return "\n".join(rows)
+
+
+def main(names) -> None:
+    runtime.set_threads(2)
+    for name in names:
+        for backend in ("fast", "onednn"):
+            print(f"{name} ({MODELS[name]}), {backend}:")
+            print(profile(name, backend))
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:] or ["vgg11", "alexnet"])
