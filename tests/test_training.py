@@ -192,17 +192,25 @@ def pooled_net(classes=4):
 
 @pytest.mark.slow
 def test_fastconv_trains_like_paddles_conv_and_hands_the_model_back_plain(tmp_path, capsys):
-    """fastconv="auto" (the CPU default) swaps in FastConv2D and FastMaxPool2D while training: same
-    numbers to float rounding as paddle's own layers, and the caller's model leaves with them."""
+    """fastconv="auto" (the CPU default) swaps in oneDNN convolutions (FastConv2D where they do not
+    build) and FastMaxPool2D while training; fastconv=True is FastConv2D: same numbers to float
+    rounding as paddle's own layers, and the caller's model leaves with them."""
+    from paddlecnn.accel import onednn
+
     nets, histories = {}, {}
-    for setting in (False, "auto"):
+    for setting in (False, "auto", True):
         paddle.seed(3)
         nets[setting] = pooled_net()
         histories[setting] = train(2, 8, nets[setting], data=Quadrants(32), lr=0.1, fastconv=setting,
                                    run_dir=tmp_path / str(setting), **_quiet(quiet=False))
-    assert "(2 convs as FastConv2D, 1 max pools as FastMaxPool2D)" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "(2 convs as FastConv2D, 1 max pools as FastMaxPool2D)" in out
+    if onednn.available()[0]:
+        assert "(2 convs as oneDNN, 1 max pools as FastMaxPool2D)" in out
     for key in ("train_loss", "eval_loss"):
-        np.testing.assert_allclose(histories["auto"][key], histories[False][key], rtol=1e-4, err_msg=key)
+        for setting in ("auto", True):
+            np.testing.assert_allclose(histories[setting][key], histories[False][key], rtol=1e-4, err_msg=key)
+    assert sum(type(m) is paddle.nn.Conv2D for m in nets["auto"].sublayers()) == 2      # handed back plain
     assert histories["auto"]["train_loss"][1] < histories["auto"]["train_loss"][0]   # it did train
     assert [type(nets["auto"][i]) for i in (0, 2, 3)] == [paddle.nn.Conv2D, paddle.nn.MaxPool2D, paddle.nn.Conv2D]
     np.testing.assert_allclose(nets["auto"][0].weight.numpy(), nets[False][0].weight.numpy(), rtol=1e-4, atol=1e-5)
