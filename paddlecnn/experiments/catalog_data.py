@@ -96,7 +96,7 @@ def _alexnet() -> List[Experiment]:
         (base, Run("no_pca", "alexnet_paper", {"transform": "basic"})),
         (Claim("alexnet-pca-lighting", "PCA lighting cuts the error by about 1 point", ALEXNET,
                _greater("best_eval_acc", "no_pca", "paper"), "-1 point top-1",
-               cpu_limit="a 1-point effect is below the seed-to-seed spread of 960-image runs (it needs many "
+               cpu_limit="a 1-point effect is below the seed-to-seed spread of 640-image runs (it needs many "
                          "more seeds and images), and no preset differs from 'alexnet' by PCA lighting alone: "
                          "the run without it uses 'basic' (pad-and-crop, flip)"),),
         _ALEXNET_CPU, "alexnet-paper", quick_size=67)
