@@ -143,6 +143,17 @@ def test_runner_resumes_an_interrupted_run(tmp_path):
     assert [r["epoch"] for r in records] == [1, 2] and records[0]["train_loss"] == first["train_loss"]
 
 
+def test_cli_list_and_unknown_experiment(capsys):
+    from paddlecnn.cli import main
+
+    assert main(["experiment", "list"]) == 0
+    out = capsys.readouterr().out
+    assert all(f"    {claim_id}:" in out for claim_id in ISSUE_CLAIMS)
+    assert main(["experiment", "trick-serie"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and "did you mean 'trick-series'" in err
+
+
 def test_verdict_table_has_one_row_per_claim(tmp_path):
     table = verdicts.verdict_table(tmp_path)
     lines = table.splitlines()
@@ -157,7 +168,6 @@ def _cli(args, logs, cwd):
                           text=True, timeout=600)
 
 
-@pytest.mark.slow
 def test_cli_trick_series_quick_writes_results_with_provenance(tmp_path):
     proc = _cli(["experiment", "trick-series", "--scale", "quick", "--logs", str(tmp_path)], tmp_path, tmp_path)
     assert proc.returncode == 0, proc.stderr[-2000:]

@@ -12,8 +12,8 @@ def add_parser(subparsers) -> None:
                     "provenance. 'list' names the experiments and their claims; 'verdicts' prints the table "
                     "of every claim from the committed results.")
     p.add_argument("name", help="an experiment name, 'list' or 'verdicts'")
-    p.add_argument("--scale", default="quick", choices=("quick", "cpu", "paper"),
-                   help="quick: seconds (tests); cpu: what the lessons commit (2 cores); paper: the source's "
+    p.add_argument("--scale", choices=("quick", "cpu", "paper"),
+                   help="quick (the default for a run): seconds (tests); cpu (the default for verdicts): what the lessons commit (2 cores); paper: the source's "
                         "setting at 224 px (a GPU's work)")
     p.add_argument("--logs", help="folder above NAME/SCALE/ (default: logs/)")
     p.add_argument("--seeds", type=int, help="seeds per run (default: the scale's)")
@@ -33,9 +33,9 @@ def run(args: argparse.Namespace) -> int:
                 print(f"    {claim.id}: {claim.text} ({claim.source})")
         return 0
     if args.name == "verdicts":
-        print(experiments.verdict_table(args.results, "cpu" if args.scale == "quick" else args.scale))
+        print(experiments.verdict_table(args.results, args.scale or "cpu"))
         return 0
     command = "python -m paddlecnn " + " ".join(getattr(args, "argv", []) or ["experiment", args.name])
-    experiments.run_experiment(args.name, args.scale, logs=args.logs, seeds=args.seeds, results_dir=args.results,
+    experiments.run_experiment(args.name, args.scale or "quick", logs=args.logs, seeds=args.seeds, results_dir=args.results,
                                command=command)
     return 0

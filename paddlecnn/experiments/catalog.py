@@ -132,12 +132,18 @@ class Experiment:
             return self.cpu
         if scale == "quick":
             return dataclasses.replace(self.cpu, overrides={**self.cpu.overrides, **QUICK,
-                                                            "input_size": self.quick_size},
+                                                            "input_size": self.quick_input_size()},
                                        seeds=1, test_subset=QUICK_TEST_SUBSET,
                                        why="seconds: proves the machinery; its verdicts mean nothing")
         if scale == "paper":
             return paper_setting(self.paper_recipe, self.paper_overrides)
         raise PaddleCNNError(f"--scale {scale!r}: choose one of {', '.join(SCALES)}")
+
+    def quick_input_size(self) -> int:
+        """``quick_size``, raised to the smallest input every run's network takes (AlexNet: 63 or 67)."""
+        from .. import models
+
+        return max([self.quick_size] + [models.info(r.model).min_input_size for r in self.runs])
 
     def run(self, label: str) -> Run:
         for run in self.runs:

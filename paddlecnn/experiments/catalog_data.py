@@ -26,7 +26,7 @@ def _tutorial() -> List[Experiment]:
          Claim("googlenet-slow", "GoogLeNet converges slowly", TUTORIAL,
                Comparison("greater", "epochs_to:0.5", ("alexnet", "googlenet")),
                "more epochs than AlexNet to a given training error")),
-        _TUTORIAL_CPU, "tutorial", quick_size=32)
+        _TUTORIAL_CPU, "tutorial")
     bn = Experiment(
         "bn-placement", "VGG13 with the tutorial's two BN layers, with BN after every conv, and without BN",
         (Run("vgg13", "vgg13_tutorial", home="classics"), Run("vgg13_bn_tutorial", "vgg13_bn_tutorial"),
@@ -63,7 +63,7 @@ def _tricks() -> Experiment:
                     Comparison("order", "best_eval_acc", ("baseline", "alltricks", "alltricks_decay")),
                     "~60%, 66% with decay"))
     return Experiment("trick-series", "the tutorial's hand-made CNN improved one trick at a time", runs, claims,
-                      _TRICKS_CPU, "tutorial", quick_size=32)
+                      _TRICKS_CPU, "tutorial")
 
 
 def _alexnet() -> List[Experiment]:
@@ -84,13 +84,13 @@ def _alexnet() -> List[Experiment]:
                _greater("best_eval_acc", "no_lrn", "paper"), "-0.3 to -0.4 points",
                blocked="the registry's AlexNet has no non-overlapping (2x2 stride 2) pooling option yet; its "
                        "FC input size depends on the pools, so it needs a model option, not an override")),
-        _ALEXNET_CPU, "alexnet-paper", quick_size=67)
+        _ALEXNET_CPU, "alexnet-paper")
     drop = Experiment(
         "alexnet-dropout", "the paper's AlexNet with and without dropout in fc6/fc7",
         (base, Run("no_dropout", "alexnet_paper", {"model_options": {"dropout": 0.0}})),
         (Claim("alexnet-dropout", "dropout curbs over-fitting", ALEXNET, _greater("gap", "paper", "no_dropout"),
                "without dropout: substantial over-fitting"),),
-        _ALEXNET_CPU, "alexnet-paper", quick_size=67)
+        _ALEXNET_CPU, "alexnet-paper")
     pca = Experiment(
         "alexnet-pca-lighting", "the paper's crops and flips with and without PCA lighting",
         (base, Run("no_pca", "alexnet_paper", {"transform": "basic"})),
@@ -99,13 +99,13 @@ def _alexnet() -> List[Experiment]:
                cpu_limit="a 1-point effect is below the seed-to-seed spread of 640-image runs (it needs many "
                          "more seeds and images), and no preset differs from 'alexnet' by PCA lighting alone: "
                          "the run without it uses 'basic' (pad-and-crop, flip)"),),
-        _ALEXNET_CPU, "alexnet-paper", quick_size=67)
+        _ALEXNET_CPU, "alexnet-paper")
     ten = Experiment(
         "alexnet-ten-crop", "one trained AlexNet scored on the centre crop and on ten crops",
         (Run("paper", "alexnet_paper", tests=("center", "ten_crop"), home="alexnet-lrn-overlap"),),
         (Claim("alexnet-ten-crop", "ten-crop testing beats the centre crop", ALEXNET,
                _greater("test", "paper@center", "paper@ten_crop"), "10 crops averaged at test"),),
-        _ALEXNET_CPU, "alexnet-paper", quick_size=67)
+        _ALEXNET_CPU, "alexnet-paper")
     return [acts, lrn, drop, pca, ten]
 
 
@@ -162,7 +162,7 @@ def _chapter() -> Experiment:
                _greater("best_eval_acc", "paper_init", "prelu"), "68.8% val top-1 on ImageNet, from scratch"),
          Claim("chapter-lr-drop", "dropping the LR at a plateau lifts accuracy", CHAPTER,
                Comparison("above", "lift", ("prelu",), 0.0), "a jump at epoch 50 (1e-2 -> 1e-3)")),
-        _CHAPTER_CPU, "vgg16-chapter", quick_size=32)
+        _CHAPTER_CPU, "vgg16-chapter")
 
 
 def build_experiments() -> Dict[str, Experiment]:
