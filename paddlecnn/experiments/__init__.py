@@ -9,7 +9,8 @@ True
 """
 from __future__ import annotations
 
-from .catalog import CLAIM_IDS, EXPERIMENTS, Claim, Comparison, Experiment, Run, Setting, get, list_experiments  # noqa: F401
+from .catalog import (CLAIM_IDS, EXPERIMENTS, Claim, Comparison, Experiment, Run, Setting, get,  # noqa: F401
+                      list_experiments)
 from .runner import run_experiment  # noqa: F401
 from .verdicts import verdict_table  # noqa: F401
 

@@ -6,11 +6,13 @@ run what it is: model options, init, augmentation, LR decay) and, per claim, a
 :class:`Comparison` (which metric, which run against which, what counts as reproduced).
 Three scales (:meth:`Experiment.setting`):
 
-* ``quick``: seconds, for tests and CI (64 images, 1 epoch, width 0.125, small inputs,
-  one seed); its verdicts mean nothing, it proves the machinery.
+* ``quick``: seconds, for tests and CI (64 images, 1 epoch, width 0.125, 32 px or the
+  network's smallest input, one seed); its verdicts mean nothing, it proves the machinery.
 * ``cpu``: what the lessons commit, on 2 cores. Each experiment's ``cpu`` :class:`Setting`
   says in ``why`` what its claims need and what was scaled; :func:`estimated_minutes`
-  adds the cost up from multiply-add counts.
+  adds the cost up from multiply-add counts: about 130 minutes for the whole suite,
+  calibrated on a loaded 2-core machine (the trick series 35, vgg-depth 16, classics and
+  bn-placement 13 each, vgg16-chapter 12, alexnet-activations 11, the rest under 10).
 * ``paper``: the source's own setting for a GPU user: 224 px, width 1, the source's recipe
   (``tutorial``, ``alexnet-paper``, ``vgg-paper``, ``vgg16-chapter``), on Caltech-16 when
   ``python -m paddlecnn data caltech16 ... --out data/caltech16`` prepared it (or
@@ -18,7 +20,8 @@ Three scales (:meth:`Experiment.setting`):
 
 A run may live in another experiment's folder (``Run.home``): the VGG test-time, LRN, 1x1
 and scale-jitter experiments reuse ``vgg-depth``'s networks, the AlexNet ablations share
-one baseline, so the cpu suite trains each network once.
+one baseline, bn-placement and googlenet-bn reuse the classics' VGG13 and GoogLeNet, so
+the cpu suite trains each network once.
 
 Metrics (:data:`METRICS`, read from a run's history.json or its test-time evaluation):
 ``best_eval_acc``, ``final_eval_acc``, ``final_train_acc``, ``min_eval_loss``, ``gap``
@@ -30,146 +33,13 @@ split with the method after ``@`` in the run reference: ``vgg16@dense``;
 """
 from __future__ import annotations
 
-import dataclasses
-import os
-from pathlib import Path
-from typing import Any, Dict, List, Mapping, Optional, Tuple
+from typing import Dict, List, Tuple
 
 from ..errors import PaddleCNNError
+from .spec import (ALEXNET, CHANCE16, CHAPTER, KINDS, METRICS, QUICK, SCALES, TUTORIAL, VGG, Claim,  # noqa: F401
+                   Comparison, Experiment, Run, Setting, caltech16_folder, paper_setting)
 
-TUTORIAL, ALEXNET, VGG, CHAPTER = ("the PaddlePaddle tutorial", "the AlexNet paper", "the VGG paper",
-                                   "the VGG16-on-ImageNet chapter")
-SCALES = ("quick", "cpu", "paper")
-METRICS = ("best_eval_acc", "final_eval_acc", "final_train_acc", "min_eval_loss", "gap", "epochs_to", "lift",
-           "test")
-KINDS = ("greater", "order", "largest", "no_gain", "below", "above", "ratio")
-# The quick scale: seconds per run (tests and CI).
-QUICK = {"subset": 64, "eval_subset": 32, "epoch_num": 1, "width": 0.125, "batch_size": 16}
-QUICK_TEST_SUBSET = 32
-CHANCE16 = 1 / 16
-
-
-@dataclasses.dataclass(frozen=True)
-class Run:
-    """One network trained once per seed: ``model`` (registry name) with ``options`` (train() options
-    fixed at every scale). ``tests``: test-time methods evaluated after training. ``home``: the
-    experiment whose folder and setting hold this run (None: its own)."""
-
-    label: str
-    model: str
-    options: Mapping[str, Any] = dataclasses.field(default_factory=dict)
-    tests: Tuple[str, ...] = ()
-    home: Optional[str] = None
-
-
-@dataclasses.dataclass(frozen=True)
-class Comparison:
-    """What counts as reproduced, on ``metric`` of ``runs`` (labels, ``label@method`` for ``test``):
-
-    * ``greater``: runs[1] > runs[0]; ``order``: each run > the one before; ``largest``: runs[0] >
-      every other; ``no_gain``: runs[1] is not > runs[0] (an effect the source found absent);
-    * ``below`` / ``above``: runs[0] < / > ``bound``; ``ratio``: runs[0] / runs[1] >= ``bound``.
-    The rule for "greater" (seeds, spread) is in :func:`paddlecnn.experiments.runner.judge`.
-    """
-
-    kind: str
-    metric: str
-    runs: Tuple[str, ...]
-    bound: Optional[float] = None
-
-
-@dataclasses.dataclass(frozen=True)
-class Claim:
-    """One finding of a source: ``expects`` its number, ``cpu_limit`` why the cpu scale cannot show it
-    (then its cpu verdict is "not testable on a CPU"), ``blocked`` why no scale can test it yet."""
-
-    id: str
-    text: str
-    source: str
-    compare: Comparison
-    expects: str = ""
-    cpu_limit: Optional[str] = None
-    blocked: Optional[str] = None
-
-
-@dataclasses.dataclass(frozen=True)
-class Setting:
-    """The data, recipe and overrides every run of one experiment at one scale trains with."""
-
-    data: str
-    recipe: str
-    overrides: Mapping[str, Any]
-    seeds: int
-    why: str = ""
-    eval_data: Optional[str] = None
-    test_data: Optional[str] = None      # test-time evaluation: a list file, else ``data``'s test split
-    test_subset: Optional[int] = None
-
-    def describe(self) -> str:
-        """One line: data, recipe and the overrides (the verdict table's "our setting")."""
-        keys = ("input_size", "width", "subset", "epoch_num", "transform")
-        said = ", ".join(f"{k}={self.overrides[k]}" for k in keys if k in self.overrides)
-        return f"{Path(self.data).parent.name if '/' in self.data else self.data}, {self.recipe}" + \
-            (f", {said}" if said else "") + f", {self.seeds} seed{'s' if self.seeds > 1 else ''}"
-
-
-@dataclasses.dataclass(frozen=True)
-class Experiment:
-    """Claims, runs and the cpu setting of one experiment; ``paper_recipe`` names the source's recipe."""
-
-    name: str
-    about: str
-    runs: Tuple[Run, ...]
-    claims: Tuple[Claim, ...]
-    cpu: Setting
-    paper_recipe: str
-    quick_size: int = 32
-    paper_overrides: Mapping[str, Any] = dataclasses.field(default_factory=dict)
-
-    def setting(self, scale: str) -> Setting:
-        """The :class:`Setting` at ``scale`` (quick, cpu or paper)."""
-        if scale == "cpu":
-            return self.cpu
-        if scale == "quick":
-            return dataclasses.replace(self.cpu, overrides={**self.cpu.overrides, **QUICK,
-                                                            "input_size": self.quick_input_size()},
-                                       seeds=1, test_subset=QUICK_TEST_SUBSET,
-                                       why="seconds: proves the machinery; its verdicts mean nothing")
-        if scale == "paper":
-            return paper_setting(self.paper_recipe, self.paper_overrides)
-        raise PaddleCNNError(f"--scale {scale!r}: choose one of {', '.join(SCALES)}")
-
-    def quick_input_size(self) -> int:
-        """``quick_size``, raised to the smallest input every run's network takes (AlexNet: 63 or 67)."""
-        from .. import models
-
-        return max([self.quick_size] + [models.info(r.model).min_input_size for r in self.runs])
-
-    def run(self, label: str) -> Run:
-        for run in self.runs:
-            if run.label == label:
-                return run
-        raise PaddleCNNError(f"experiment {self.name}: no run {label!r} (runs: {[r.label for r in self.runs]})")
-
-
-def caltech16_folder() -> Path:
-    """Where ``paper`` scale looks for Caltech-16: ``PADDLECNN_CALTECH16``, else ``<data>/caltech16``."""
-    from ..paths import data_dir
-
-    return Path(os.environ.get("PADDLECNN_CALTECH16") or data_dir() / "caltech16")
-
-
-def paper_setting(recipe: str, overrides: Mapping[str, Any]) -> Setting:
-    """The source's recipe at 224 px, width 1, on Caltech-16 when prepared, else shapes16-224."""
-    folder = caltech16_folder()
-    if (folder / "Train.txt").is_file():
-        return Setting(str(folder / "Train.txt"), recipe, dict(overrides), 1, eval_data=str(folder / "Eval.txt"),
-                       test_data=str(folder / "Test.txt"), why="the source's setting on Caltech-16 (a GPU's work)")
-    return Setting("shapes16-224", recipe, dict(overrides), 1,
-                   why="the source's setting on shapes16-224 (no Caltech-16 prepared; a GPU's work)")
-
-
-# ------------------------------------------------------------------------- cpu settings
+# ------------------------------------------------------------------------ cpu settings
 _TUTORIAL_CPU = Setting(
     "shapes16", "tutorial", {"input_size": 64, "width": 0.25, "subset": 640, "epoch_num": 15}, 3,
     why="the tutorial's optimizer and no augmentation; 640 images (40 a class) for 15 epochs so VGG can "
@@ -210,9 +80,167 @@ def _trick(label: str, model: str, text: str, expects: str) -> Tuple[Run, Claim]
     return Run(label, model), claim
 
 
-from .catalog_data import build_experiments  # noqa: E402  (the entries use the helpers above)
+def _tutorial() -> List[Experiment]:
+    classics = Experiment(
+        "classics", "the tutorial's four classic networks side by side on 16 classes",
+        (Run("lenet", "lenet", {"width": 1.0}), Run("alexnet", "alexnet"), Run("vgg13", "vgg13_tutorial"),
+         Run("googlenet", "googlenet")),
+        (Claim("lenet-no-converge", "the sigmoid LeNet does not converge", TUTORIAL,
+               Comparison("below", "best_eval_acc", ("lenet",), 2 * CHANCE16), "stays at chance"),
+         Claim("alexnet-best-classic", "AlexNet is the best of the classics on 16 classes", TUTORIAL,
+               Comparison("largest", "best_eval_acc", ("alexnet", "lenet", "vgg13", "googlenet")),
+               "best eval accuracy of the four"),
+         Claim("vgg-overfits", "VGG over-fits badly", TUTORIAL,
+               Comparison("above", "gap", ("vgg13",), 0.15), "train accuracy far above eval"),
+         Claim("googlenet-slow", "GoogLeNet converges slowly", TUTORIAL,
+               Comparison("greater", "epochs_to:0.5", ("alexnet", "googlenet")),
+               "more epochs than AlexNet to a given training error")),
+        _TUTORIAL_CPU, "tutorial")
+    bn = Experiment(
+        "bn-placement", "VGG13 with the tutorial's two BN layers, with BN after every conv, and without BN",
+        (Run("vgg13", "vgg13_tutorial", home="classics"), Run("vgg13_bn_tutorial", "vgg13_bn_tutorial"),
+         Run("vgg13_bn_all", "vgg13_bn", {"init": "paddle"})),
+        (Claim("bn-two-three-layers", "two or three BN layers in VGG help and more hurt", TUTORIAL,
+               Comparison("largest", "best_eval_acc", ("vgg13_bn_tutorial", "vgg13", "vgg13_bn_all")),
+               "few BN layers best"),
+         Claim("bn-vgg-eval-loss", "BN lowers VGG's eval loss", TUTORIAL,
+               Comparison("greater", "min_eval_loss", ("vgg13_bn_tutorial", "vgg13")), "lower eval loss with BN")),
+        _TUTORIAL_CPU, "tutorial")
+    gbn = Experiment(
+        "googlenet-bn", "GoogLeNet with and without the tutorial's three BN layers",
+        (Run("googlenet", "googlenet", home="classics"), Run("googlenet_bn_tutorial", "googlenet_bn_tutorial")),
+        (Claim("bn-googlenet", "BN adds about 8 points to GoogLeNet", TUTORIAL,
+               _greater("best_eval_acc", "googlenet", "googlenet_bn_tutorial"), "+~8 points"),),
+        _TUTORIAL_CPU, "tutorial")
+    return [classics, bn, gbn, _tricks()]
 
-EXPERIMENTS: Dict[str, Experiment] = build_experiments()
+
+def _tricks() -> Experiment:
+    steps = [_trick("leakyrelu", "cnn_leakyrelu", "LeakyReLU adds 10 to 20 points", "+10 to +20 points"),
+             _trick("gap", "cnn_poolreplacefc", "global average pooling adds about 25 points", "+~25 points"),
+             _trick("dropout", "cnn_dropout", "dropout adds about 20 points", "+~20 points"),
+             _trick("coresize3", "cnn_coresize3", "3x3 stacks add about 20 points", "+~20 points"),
+             _trick("concat", "cnn_concatconv", "the concat block adds about 25 points", "+~25 points")]
+    runs = (Run("sigmoid", "cnn_sigmoid"), Run("baseline", "cnn_baseline"), *[r for r, _ in steps],
+            Run("alltricks", "cnn_alltricks"), Run("alltricks_decay", "cnn_alltricks", {"lr_decay": True}))
+    claims = (Claim("tricks-sigmoid-no-train", "the sigmoid CNN without BN does not train", TUTORIAL,
+                    Comparison("below", "best_eval_acc", ("sigmoid",), 2 * CHANCE16), "stays at chance"),
+              Claim("tricks-bn-trains", "BN makes the sigmoid CNN train", TUTORIAL,
+                    _greater("best_eval_acc", "sigmoid", "baseline"), "trains with BN"),
+              *[c for _, c in steps],
+              Claim("tricks-all-decay", "all tricks together about 60%, 66% with LR decay", TUTORIAL,
+                    Comparison("order", "best_eval_acc", ("baseline", "alltricks", "alltricks_decay")),
+                    "~60%, 66% with decay"))
+    return Experiment("trick-series", "the tutorial's hand-made CNN improved one trick at a time", runs, claims,
+                      _TRICKS_CPU, "tutorial")
+
+
+def _alexnet() -> List[Experiment]:
+    base = Run("paper", "alexnet_paper", home="alexnet-lrn-overlap")
+    acts = Experiment(
+        "alexnet-activations", "ReLU against tanh: epochs to a training error (the paper's Figure 1)",
+        (Run("relu", "cnn_sigmoid", {"model_options": {"act": "relu"}}),
+         Run("tanh", "cnn_sigmoid", {"model_options": {"act": "tanh"}})),
+        (Claim("alexnet-relu-faster", "ReLU reaches a given training error several times faster than tanh", ALEXNET,
+               Comparison("ratio", "epochs_to:0.5", ("tanh", "relu"), 2.0), "6x faster to 25% error (CIFAR-10)"),),
+        _ACT_CPU, "alexnet-paper", paper_overrides={"transform": "eval", "schedule": "constant"})
+    lrn = Experiment(
+        "alexnet-lrn-overlap", "the paper's AlexNet with and without LRN (and overlapping pooling)",
+        (Run("paper", "alexnet_paper"), Run("no_lrn", "alexnet_paper", {"model_options": {"lrn": False}})),
+        (Claim("alexnet-lrn", "LRN cuts the error", ALEXNET, _greater("best_eval_acc", "no_lrn", "paper"),
+               "-1.2 to -1.4 points top-1/top-5"),
+         Claim("alexnet-overlap-pool", "overlapping pooling cuts the error", ALEXNET,
+               _greater("best_eval_acc", "no_lrn", "paper"), "-0.3 to -0.4 points",
+               blocked="the registry's AlexNet has no non-overlapping (2x2 stride 2) pooling option yet; its "
+                       "FC input size depends on the pools, so it needs a model option, not an override")),
+        _ALEXNET_CPU, "alexnet-paper")
+    drop = Experiment(
+        "alexnet-dropout", "the paper's AlexNet with and without dropout in fc6/fc7",
+        (base, Run("no_dropout", "alexnet_paper", {"model_options": {"dropout": 0.0}})),
+        (Claim("alexnet-dropout", "dropout curbs over-fitting", ALEXNET, _greater("gap", "paper", "no_dropout"),
+               "without dropout: substantial over-fitting"),),
+        _ALEXNET_CPU, "alexnet-paper")
+    pca = Experiment(
+        "alexnet-pca-lighting", "the paper's crops and flips with and without PCA lighting",
+        (base, Run("no_pca", "alexnet_paper", {"transform": "basic"})),
+        (Claim("alexnet-pca-lighting", "PCA lighting cuts the error by about 1 point", ALEXNET,
+               _greater("best_eval_acc", "no_pca", "paper"), "-1 point top-1",
+               cpu_limit="a 1-point effect is below the seed-to-seed spread of 640-image runs (it needs many "
+                         "more seeds and images), and no preset differs from 'alexnet' by PCA lighting alone: "
+                         "the run without it uses 'basic' (pad-and-crop, flip)"),),
+        _ALEXNET_CPU, "alexnet-paper")
+    ten = Experiment(
+        "alexnet-ten-crop", "one trained AlexNet scored on the centre crop and on ten crops",
+        (Run("paper", "alexnet_paper", tests=("center", "ten_crop"), home="alexnet-lrn-overlap"),),
+        (Claim("alexnet-ten-crop", "ten-crop testing beats the centre crop", ALEXNET,
+               _greater("test", "paper@center", "paper@ten_crop"), "10 crops averaged at test"),),
+        _ALEXNET_CPU, "alexnet-paper")
+    return [acts, lrn, drop, pca, ten]
+
+
+def _vgg() -> List[Experiment]:
+    home = {"home": "vgg-depth"}
+    fixed = {"transform": "basic"}      # paper scale: fixed-scale crops (the recipe's own is scale jitter)
+    depth = Experiment(
+        "vgg-depth", "VGG A, B, D and E trained alike",
+        tuple(Run(label, label) for label in ("vgg11", "vgg13", "vgg16", "vgg19")),
+        (Claim("vgg-deeper-better", "deeper is better: A < B < D < E at equal training", VGG,
+               Comparison("order", "best_eval_acc", ("vgg11", "vgg13", "vgg16", "vgg19")),
+               "top-1 error A 29.6 > B 28.7 > D 27.0 > E 27.3 (fixed S=256)"),),
+        _VGG_CPU, "vgg-paper", paper_overrides=fixed)
+    lrn = Experiment(
+        "vgg-lrn", "VGG A with and without LRN",
+        (Run("vgg11", "vgg11", **home), Run("vgg11_lrn", "vgg11_lrn")),
+        (Claim("vgg-lrn-no-gain", "LRN gives no gain (A vs A-LRN)", VGG,
+               Comparison("no_gain", "best_eval_acc", ("vgg11", "vgg11_lrn")), "A-LRN 29.7 vs A 29.6 top-1 error"),),
+        _VGG_CPU, "vgg-paper", paper_overrides=fixed)
+    c = Experiment(
+        "vgg-1x1", "VGG C (1x1 convolutions) against D (3x3)",
+        (Run("vgg16_c", "vgg16_c"), Run("vgg16", "vgg16", **home)),
+        (Claim("vgg-1x1-worse", "1x1 layers (C) are worse than 3x3 (D)", VGG,
+               _greater("best_eval_acc", "vgg16_c", "vgg16"), "C 28.1 vs D 27.0 top-1 error"),),
+        _VGG_CPU, "vgg-paper", paper_overrides=fixed)
+    jitter = Experiment(
+        "vgg-scale-jitter", "VGG D trained at a fixed scale and with scale jitter",
+        (Run("vgg16", "vgg16", **home), Run("vgg16_jitter", "vgg16", {"transform": "vgg_scale_jitter"})),
+        (Claim("vgg-scale-jitter", "scale jitter beats a fixed scale", VGG,
+               _greater("best_eval_acc", "vgg16", "vgg16_jitter"), "D: 25.6 (jitter) vs 27.0 top-1 error"),),
+        _VGG_CPU, "vgg-paper", paper_overrides=fixed)
+    dense = Experiment(
+        "vgg-dense-multicrop", "one trained VGG D scored densely, on ten crops and on both",
+        (Run("vgg16", "vgg16", tests=("dense", "ten_crop", "multi_crop+dense"), **home),),
+        (Claim("vgg-dense-multicrop", "dense and multi-crop evaluation are complementary", VGG,
+               Comparison("largest", "test", ("vgg16@multi_crop+dense", "vgg16@dense", "vgg16@ten_crop")),
+               "E: 24.8 dense, 24.6 multi-crop, 24.4 both (top-1 error)"),),
+        _VGG_CPU, "vgg-paper", paper_overrides=fixed)
+    fusion = Experiment(
+        "vgg-fusion", "VGG D and E fused by averaging their posteriors",
+        (Run("vgg16", "vgg16", tests=("center",), **home), Run("vgg19", "vgg19", tests=("center",), **home)),
+        (Claim("vgg-fusion", "fusing two models helps", VGG,
+               Comparison("largest", "test", ("vgg16+vgg19@ensemble", "vgg16@center", "vgg19@center")),
+               "D+E 6.8% vs 7.1% top-5 error"),),
+        _VGG_CPU, "vgg-paper", paper_overrides=fixed)
+    return [depth, lrn, c, jitter, dense, fusion]
+
+
+def _chapter() -> Experiment:
+    return Experiment(
+        "vgg16-chapter", "VGG16 with PReLU, MSRA init and BN against the VGG paper's N(0, 0.01)-style start",
+        (Run("prelu", "vgg16_prelu"), Run("paper_init", "vgg16", {"init": "vgg_paper"})),
+        (Claim("chapter-prelu-trains", "PReLU + MSRA + BN trains VGG16 from scratch", CHAPTER,
+               _greater("best_eval_acc", "paper_init", "prelu"), "68.8% val top-1 on ImageNet, from scratch"),
+         Claim("chapter-lr-drop", "dropping the LR at a plateau lifts accuracy", CHAPTER,
+               Comparison("above", "lift", ("prelu",), 0.0), "a jump at epoch 50 (1e-2 -> 1e-3)")),
+        _CHAPTER_CPU, "vgg16-chapter")
+
+
+def _build() -> Dict[str, Experiment]:
+    """Every experiment by name, in the order the lessons meet them."""
+    found = _tutorial() + _alexnet() + _vgg() + [_chapter()]
+    return {e.name: e for e in found}
+
+
+EXPERIMENTS: Dict[str, Experiment] = _build()
 CLAIM_IDS: Tuple[str, ...] = tuple(c.id for e in EXPERIMENTS.values() for c in e.claims)
 
 

@@ -19,7 +19,6 @@ with its numbers; a claim no model can test yet (``Claim.blocked``) "not testabl
 from __future__ import annotations
 
 import math
-import time
 from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
@@ -72,10 +71,10 @@ def run_folder(root: Path, experiment: str, scale: str, label: str, seed: int) -
 
 
 def default_results_dir(root: Path, name: str, scale: str) -> Path:
-    """The committed ``notebooks/results/experiments/`` for cpu scale, else the experiment's logs folder."""
-    if scale == "cpu":
-        return Path(__file__).resolve().parents[2] / "notebooks" / "results" / "experiments"
-    return Path(root) / name / scale
+    """The committed results folder (:func:`.verdicts.results_dir`) for cpu scale, else the experiment's logs."""
+    from .verdicts import results_dir
+
+    return results_dir() if scale == "cpu" else Path(root) / name / scale
 
 
 def train_options(run: Run, setting: Setting, seed: int) -> Dict[str, Any]:

@@ -19,8 +19,12 @@ NOT_RUN = "not run yet"
 
 
 def results_dir() -> Path:
-    """The committed cpu-scale results: ``notebooks/results/experiments/`` of the checkout."""
-    return Path(__file__).resolve().parents[2] / "notebooks" / "results" / "experiments"
+    """The committed cpu-scale results: ``notebooks/results/experiments/`` of the project checkout when
+    paddlecnn runs from one, else ``results/experiments/`` of the working directory."""
+    checkout = Path(__file__).resolve().parents[2]
+    if (checkout / "pyproject.toml").is_file() and (checkout / "notebooks").is_dir():
+        return checkout / "notebooks" / "results" / "experiments"
+    return Path.cwd() / "results" / "experiments"
 
 
 def load_results(folder: Path, scale: str) -> Dict[str, Dict[str, Any]]:
