@@ -195,3 +195,26 @@ def test_every_experiment_runs_at_quick_scale(name, tmp_path):
         assert c["verdict"] in ("reproduced", "not reproduced", "not testable yet"), c
         assert c["verdict"] == "not testable yet" or c["values"], c
     assert (tmp_path / name / "quick" / f"{name}-quick.json").is_file()
+
+
+def _fake_history(folder, eval_accs):
+    folder.mkdir(parents=True)
+    records = [{"epoch": i + 1, "train_loss": 1.0, "train_acc": 0.9, "eval_loss": 1.0, "eval_acc": a, "lr": 0.01}
+               for i, a in enumerate(eval_accs)]
+    (folder / "history.json").write_text(json.dumps({"records": records}))
+
+
+def test_claims_are_judged_from_run_folders_across_homes(tmp_path):
+    """alexnet-pca-lighting's baseline lives in alexnet-lrn-overlap's folder; at cpu scale the claim
+    keeps its numbers but says "not testable on a CPU"."""
+    exp = catalog.get("alexnet-pca-lighting")
+    for k, (paper, no_pca) in enumerate([(0.60, 0.50), (0.62, 0.55), (0.58, 0.52)]):
+        _fake_history(runner.run_folder(tmp_path, "alexnet-lrn-overlap", "cpu", "paper", k), [0.3, paper])
+        _fake_history(runner.run_folder(tmp_path, "alexnet-pca-lighting", "cpu", "no_pca", k), [0.3, no_pca])
+    entry = runner.judge_claim(exp, exp.claims[0], "cpu", tmp_path, 3)
+    assert entry["verdict"] == "not testable on a CPU" and "seed-to-seed" in entry["reason"]
+    assert entry["values"]["paper"]["mean"] == pytest.approx(0.60)
+    assert entry["values"]["no_pca"]["per_seed"] == [0.50, 0.55, 0.52]
+    assert entry["effect"] == pytest.approx(0.0767, abs=1e-3)
+    blocked = catalog.claim("alexnet-overlap-pool")
+    assert runner.judge_claim(*blocked, "cpu", tmp_path, 3)["verdict"] == "not testable yet"

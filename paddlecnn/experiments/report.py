@@ -10,6 +10,7 @@ the curves of seed 0 of every run (``<name>-<scale>.png``).
 from __future__ import annotations
 
 import json
+import math
 import platform
 import subprocess
 import time
@@ -26,8 +27,20 @@ def build(exp: Experiment, scale: str, setting: Setting, seeds: int, claims: Lis
                "setting": {"data": setting.data, "recipe": setting.recipe, "overrides": dict(setting.overrides),
                            "seeds": seeds, "why": setting.why, "described": setting.describe()},
                "provenance": provenance(command, minutes), "claims": claims}
+    results = finite(results)
     results["table"] = markdown(results)
     return results
+
+
+def finite(value: Any) -> Any:
+    """``value`` with every NaN or infinity replaced by None (strict JSON; "n/a" in the tables)."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: finite(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [finite(v) for v in value]
+    return value
 
 
 def provenance(command: str, minutes: Dict[str, float]) -> Dict[str, Any]:
@@ -66,8 +79,11 @@ def cpu_model() -> str:
 
 
 def fmt(entry: Dict[str, Any]) -> str:
-    """"a 0.412 ± 0.013, b 0.530 ± 0.020" over the claim's run references."""
-    return "; ".join(f"{ref} {v['mean']:.3f} ± {v['spread']:.3f}" for ref, v in entry["values"].items()) or "-"
+    """"a 0.412 ± 0.013; b 0.530 ± 0.020" over the claim's run references ("n/a": undefined, e.g. no LR drop)."""
+    def num(x: Any) -> str:
+        return "n/a" if x is None else f"{x:.3f}"
+
+    return "; ".join(f"{ref} {num(v['mean'])} ± {num(v['spread'])}" for ref, v in entry["values"].items()) or "-"
 
 
 def markdown(results: Dict[str, Any]) -> str:
@@ -91,7 +107,7 @@ def write_json(path: Path, data: Dict[str, Any]) -> Path:
     from ..io import atomic_write
 
     Path(path).parent.mkdir(parents=True, exist_ok=True)
-    atomic_write(path, json.dumps(data, indent=1, default=str).encode("utf-8"))
+    atomic_write(path, json.dumps(data, indent=1, default=str, allow_nan=False).encode("utf-8"))
     return Path(path)
 
 
