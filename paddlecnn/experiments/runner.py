@@ -166,15 +166,16 @@ def metric_values(exp: Experiment, ref: str, metric: str, scale: str, root: Path
     labels, _, method = ref.partition("@")
     values = []
     for k in range(n):
-        folders, setting = [], None
+        folders, setting, epochs = [], None, None
         for label in labels.split("+"):
             home, run = catalog.resolve_run(exp, label)
             folders.append(run_folder(root, home.name, scale, run.label, k))
             setting = setting or home.setting(scale)
+            epochs = epochs or planned_epochs(train_options(run, setting, k))
         if metric == "test":
             values.append(test_top1(folders, method or "center", setting))
-        else:
-            values.append(history_metric(load_history(folders[0]).records, metric))
+        else:   # the planned epochs only: a run trained longer by hand is judged as planned
+            values.append(history_metric(load_history(folders[0]).records[:epochs], metric))
     return values
 
 
@@ -182,8 +183,12 @@ def test_top1(folders: List[Path], method: str, setting: Setting) -> float:
     """Top-1 of the run(s) in ``folders`` on the test split with ``method``, cached in the first folder."""
     from ..evaluation import evaluate
 
+    from ..runlog import load_history
+
     data = setting.test_data or setting.data
-    key = "|".join([method, data, str(setting.test_subset)] + [f.name for f in folders[1:]])
+    # The key names the weights too (each member's epochs): a run trained further is evaluated anew.
+    key = "|".join([method, data, str(setting.test_subset)]
+                   + [f"{f.name}:{len(load_history(f))}" for f in folders])
     cache_file = folders[0] / TESTS_FILE
     cache = _read(cache_file)
     if key not in cache:
