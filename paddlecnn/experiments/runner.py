@@ -47,7 +47,7 @@ def run_experiment(name: str, scale: str = "quick", logs: Optional[str] = None, 
     exp = catalog.get(name)
     setting = exp.setting(scale)
     root = Path(logs) if logs else paths.logs_dir()
-    n = int(seeds or setting.seeds)
+    n = setting.seeds if seeds is None else int(seeds)
     if n < 1:
         raise PaddleCNNError(f"--seeds must be >= 1, got {n}")
     minutes = {}
@@ -118,9 +118,11 @@ def ensure_run(folder: Path, run: Run, setting: Setting, seed: int, say: Callabl
         say(f"{'resuming' if status == 'interrupted' else 'training'} {folder}")
         folder.parent.mkdir(parents=True, exist_ok=True)
         if status == "interrupted":
-            paddlecnn.train(model=run.model, resume=str(folder), epoch_num=epochs, quiet=True)
+            history = paddlecnn.train(model=run.model, resume=str(folder), epoch_num=epochs, quiet=True)
         else:
-            paddlecnn.train(model=run.model, run_dir=str(folder), **options)
+            history = paddlecnn.train(model=run.model, run_dir=str(folder), **options)
+        if history.interrupted:      # Ctrl-C: the run saved a checkpoint; judging half a suite would mislead
+            raise KeyboardInterrupt(f"{folder} interrupted; the same command resumes it")
     return sum(float(r.get("epoch_time") or 0.0) for r in load_history(folder)) / 60.0
 
 
