@@ -14,7 +14,8 @@ from typing import List, Optional
 
 from ..errors import PaddleCNNError
 
-SUBCOMMANDS = ("summary", "bench", "evaluate", "predict", "export", "data", "train", "recipes", "plot")
+SUBCOMMANDS = ("summary", "bench", "evaluate", "predict", "export", "data", "train", "recipes", "plot",
+               "experiment")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -1,0 +1,271 @@
+"""Run one experiment of :mod:`.catalog` and judge its claims: :func:`run_experiment`.
+
+Runs are ordinary run folders ``<logs>/<experiment>/<scale>/<label>-seed<k>`` (VisualDL
+groups them by experiment; a run with ``home`` lives in its home experiment's folder). A
+run whose history covers all its epochs is skipped; one with a checkpoint but fewer epochs
+is resumed (``train(resume=...)``); a test-time evaluation is cached in the run folder's
+``experiment-tests.json``.
+
+The verdict rule (:func:`judge`): for "run B beats run A" take, per seed k, the effect
+d_k = metric(B, k) - metric(A, k), its mean over seeds, and the seed-to-seed spread (the
+larger sample standard deviation of A's and B's metric over seeds; 0 with one seed).
+The claim is "reproduced" when the mean effect is positive and either larger than three
+times the spread or positive in every seed; an effect within 3x the spread whose direction
+flips in some seed is "not reproduced". With one seed (quick scale) the direction alone
+decides. Bounds (``below``/``above``/``ratio``) must hold in every seed. A claim whose
+cpu setting cannot show it (``Claim.cpu_limit``) gets "not testable on a CPU" at cpu scale,
+with its numbers; a claim no model can test yet (``Claim.blocked``) "not testable yet".
+"""
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
+
+import numpy as np
+
+from .. import paths
+from ..errors import PaddleCNNError
+from . import catalog, report
+from .catalog import Claim, Experiment, Run, Setting
+
+TESTS_FILE = "experiment-tests.json"
+REPRODUCED, NOT_REPRODUCED, NOT_ON_CPU, BLOCKED = ("reproduced", "not reproduced", "not testable on a CPU",
+                                                   "not testable yet")
+
+
+def run_experiment(name: str, scale: str = "quick", logs: Optional[str] = None, seeds: Optional[int] = None,
+                   results_dir: Optional[str] = None, say: Callable[[str], None] = print,
+                   command: Optional[str] = None) -> Dict[str, Any]:
+    """Train (or skip, or resume) every run of experiment ``name`` at ``scale``, judge its claims and
+    write ``<results_dir>/<name>-<scale>.json`` and ``.md``; returns the results dict.
+
+    ``logs``: the folder above ``<name>/<scale>/`` (default :func:`paddlecnn.paths.logs_dir`);
+    ``seeds``: seeds per run (default the scale's); ``results_dir``: default
+    ``notebooks/results/experiments/`` for the cpu scale, else the experiment's logs folder.
+    """
+    exp = catalog.get(name)
+    setting = exp.setting(scale)
+    root = Path(logs) if logs else paths.logs_dir()
+    n = setting.seeds if seeds is None else int(seeds)
+    if n < 1:
+        raise PaddleCNNError(f"--seeds must be >= 1, got {n}")
+    minutes = {}
+    for run in exp.runs:
+        home, run = catalog.resolve_run(exp, run.label)
+        for k in range(n):
+            folder = run_folder(root, home.name, scale, run.label, k)
+            minutes[f"{home.name}/{run.label}-seed{k}"] = ensure_run(folder, run, home.setting(scale), k, say)
+    claims = [judge_claim(exp, c, scale, root, n) for c in exp.claims]
+    results = report.build(exp, scale, setting, n, claims, minutes, command or _command(name, scale, logs, seeds))
+    out = Path(results_dir) if results_dir else default_results_dir(root, name, scale)
+    report.write(results, out, [run_folder(root, catalog.resolve_run(exp, r.label)[0].name, scale, r.label, 0)
+                                for r in exp.runs])
+    say(results["table"])
+    return results
+
+
+def run_folder(root: Path, experiment: str, scale: str, label: str, seed: int) -> Path:
+    """``<root>/<experiment>/<scale>/<label>-seed<seed>``."""
+    return Path(root) / experiment / scale / f"{label}-seed{seed}"
+
+
+def default_results_dir(root: Path, name: str, scale: str) -> Path:
+    """The committed results folder (:func:`.verdicts.results_dir`) for cpu scale, else the experiment's logs."""
+    from .verdicts import results_dir
+
+    return results_dir() if scale == "cpu" else Path(root) / name / scale
+
+
+def train_options(run: Run, setting: Setting, seed: int) -> Dict[str, Any]:
+    """train()'s keyword options for ``run`` at ``setting``: the setting's recipe and overrides, then the
+    run's own options (they win), the data, the seed."""
+    options = {"recipe": setting.recipe, **setting.overrides, **run.options, "data": setting.data,
+               "seed": seed, "quiet": True}
+    if setting.eval_data:
+        options["eval_data"] = setting.eval_data
+    return options
+
+
+def planned_epochs(options: Dict[str, Any]) -> int:
+    """The epochs a run trains: its ``epoch_num``, else its recipe's."""
+    from ..engine.recipe_book import settings
+
+    return int(options.get("epoch_num") or settings(options["recipe"])["epoch_num"])
+
+
+def run_status(folder: Path, epochs: int) -> str:
+    """"finished" (history covers ``epochs`` or stopped early), "interrupted" (a checkpoint), else "new"."""
+    from ..checkpoint import latest_checkpoint
+    from ..runlog import load_history
+
+    if (folder / "history.json").is_file():
+        history = load_history(folder)
+        if len(history) >= epochs or history.stopped_early:
+            return "finished"
+    return "interrupted" if latest_checkpoint(folder) else "new"
+
+
+def ensure_run(folder: Path, run: Run, setting: Setting, seed: int, say: Callable[[str], None] = print) -> float:
+    """Train ``run`` into ``folder`` unless finished (resume it when interrupted); its minutes of training."""
+    import paddlecnn
+    from ..runlog import load_history
+
+    options = train_options(run, setting, seed)
+    epochs = planned_epochs(options)
+    status = run_status(folder, epochs)
+    if status != "finished":
+        say(f"{'resuming' if status == 'interrupted' else 'training'} {folder}")
+        folder.parent.mkdir(parents=True, exist_ok=True)
+        if status == "interrupted":
+            history = paddlecnn.train(model=run.model, resume=str(folder), epoch_num=epochs, quiet=True)
+        else:
+            history = paddlecnn.train(model=run.model, run_dir=str(folder), **options)
+        if history.interrupted:      # Ctrl-C: the run saved a checkpoint; judging half a suite would mislead
+            raise KeyboardInterrupt(f"{folder} interrupted; the same command resumes it")
+    return sum(float(r.get("epoch_time") or 0.0) for r in load_history(folder)) / 60.0
+
+
+# ------------------------------------------------------------------ metrics
+def history_metric(records: Sequence[Dict[str, Any]], metric: str) -> float:
+    """One number of a run's per-epoch records (see :data:`.catalog.METRICS`); NaN when undefined."""
+    name, _, arg = metric.partition(":")
+    evals = [r["eval_acc"] for r in records if r.get("eval_acc") is not None]
+    if not records:
+        return math.nan
+    if name == "best_eval_acc":
+        return max(evals) if evals else math.nan
+    if name == "final_eval_acc":
+        return evals[-1] if evals else math.nan
+    if name == "final_train_acc":
+        return float(records[-1]["train_acc"])
+    if name == "min_eval_loss":
+        losses = [r["eval_loss"] for r in records if r.get("eval_loss") is not None]
+        return min(losses) if losses else math.nan
+    if name == "gap":
+        last = records[-1]
+        return float(last["train_acc"]) - float(last["eval_acc"]) if last.get("eval_acc") is not None else math.nan
+    if name == "epochs_to":
+        hits = [r["epoch"] for r in records if 1.0 - float(r["train_acc"]) <= float(arg)]
+        return float(hits[0]) if hits else float(len(records) + 1)
+    if name == "lift":
+        return _lift(records)
+    raise PaddleCNNError(f"unknown metric {metric!r}; choose one of {', '.join(catalog.METRICS)}")
+
+
+def _lift(records: Sequence[Dict[str, Any]]) -> float:
+    """Best eval top-1 after the first LR drop minus the best before it (NaN without a drop)."""
+    lr0 = float(records[0]["lr"])
+    before = [r["eval_acc"] for r in records if float(r["lr"]) >= lr0 * 0.999 and r.get("eval_acc") is not None]
+    after = [r["eval_acc"] for r in records if float(r["lr"]) < lr0 * 0.999 and r.get("eval_acc") is not None]
+    return max(after) - max(before) if before and after else math.nan
+
+
+def metric_values(exp: Experiment, ref: str, metric: str, scale: str, root: Path, n: int) -> List[float]:
+    """``metric`` of run reference ``ref`` (``label``, ``label@method``, ``a+b@ensemble``) per seed."""
+    from ..runlog import load_history
+
+    labels, _, method = ref.partition("@")
+    values = []
+    for k in range(n):
+        folders, setting, epochs = [], None, None
+        for label in labels.split("+"):
+            home, run = catalog.resolve_run(exp, label)
+            folders.append(run_folder(root, home.name, scale, run.label, k))
+            setting = setting or home.setting(scale)
+            epochs = epochs or planned_epochs(train_options(run, setting, k))
+        if metric == "test":
+            values.append(test_top1(folders, method or "center", setting))
+        else:   # the planned epochs only: a run trained longer by hand is judged as planned
+            values.append(history_metric(load_history(folders[0]).records[:epochs], metric))
+    return values
+
+
+def test_top1(folders: List[Path], method: str, setting: Setting) -> float:
+    """Top-1 of the run(s) in ``folders`` on the test split with ``method``, cached in the first folder."""
+    from ..evaluation import evaluate
+
+    from ..runlog import load_history
+
+    data = setting.test_data or setting.data
+    # The key names the weights too (each member's epochs): a run trained further is evaluated anew.
+    key = "|".join([method, data, str(setting.test_subset)]
+                   + [f"{f.name}:{len(load_history(f))}" for f in folders])
+    cache_file = folders[0] / TESTS_FILE
+    cache = _read(cache_file)
+    if key not in cache:
+        target = [str(f) for f in folders] if len(folders) > 1 else str(folders[0])
+        cache[key] = evaluate(target, data, method=method, split="test", subset=setting.test_subset).top1
+        report.write_json(cache_file, cache)
+    return float(cache[key])
+
+
+def _read(path: Path) -> Dict[str, Any]:
+    import json
+
+    return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
+
+
+# ------------------------------------------------------------------ verdicts
+def beats(a: Sequence[float], b: Sequence[float]) -> Tuple[bool, float]:
+    """(does b beat a by the rule in the module docstring, the mean effect b - a)."""
+    a, b = np.asarray(a, float), np.asarray(b, float)
+    diffs = b - a
+    if not np.all(np.isfinite(diffs)):
+        return False, float(np.nanmean(diffs)) if np.any(np.isfinite(diffs)) else math.nan
+    mean = float(diffs.mean())
+    spread = max(spread_of(a), spread_of(b))
+    return bool(mean > 0 and (mean > 3 * spread or bool(np.all(diffs > 0)))), mean
+
+
+def spread_of(values: Sequence[float]) -> float:
+    """Sample standard deviation over seeds (0 for one seed)."""
+    values = np.asarray(values, float)
+    return float(values.std(ddof=1)) if values.size > 1 else 0.0
+
+
+def judge(kind: str, values: Dict[str, List[float]], runs: Sequence[str], bound: Optional[float]) -> Tuple[bool, float]:
+    """(is the comparison ``kind`` met, its effect) for per-seed ``values`` of each run reference."""
+    v = [values[r] for r in runs]
+    if kind == "greater":
+        return beats(v[0], v[1])
+    if kind == "no_gain":
+        gained, effect = beats(v[0], v[1])
+        return not gained, effect
+    if kind == "order":
+        steps = [beats(v[i], v[i + 1]) for i in range(len(v) - 1)]
+        return all(ok for ok, _ in steps), min(e for _, e in steps)
+    if kind == "largest":
+        pairs = [beats(other, v[0]) for other in v[1:]]
+        return all(ok for ok, _ in pairs), min(e for _, e in pairs)
+    x = np.asarray(v[0], float)
+    if kind == "below":
+        return bool(np.all(x < bound)), float(np.mean(x) - bound)
+    if kind == "above":
+        return bool(np.all(x > bound)), float(np.mean(x) - bound)
+    if kind == "ratio":
+        ratio = x / np.asarray(v[1], float)
+        return bool(np.all(ratio >= bound)), float(np.mean(ratio))
+    raise PaddleCNNError(f"unknown comparison {kind!r}; choose one of {', '.join(catalog.KINDS)}")
+
+
+def judge_claim(exp: Experiment, claim: Claim, scale: str, root: Path, n: int) -> Dict[str, Any]:
+    """The claim's numbers (mean, spread, per seed for each run) and its verdict."""
+    cmp = claim.compare
+    entry = {"id": claim.id, "text": claim.text, "source": claim.source, "expects": claim.expects,
+             "metric": cmp.metric, "kind": cmp.kind, "runs": list(cmp.runs), "bound": cmp.bound, "seeds": n}
+    if claim.blocked:
+        return dict(entry, values={}, effect=None, verdict=BLOCKED, reason=claim.blocked)
+    values = {r: metric_values(exp, r, cmp.metric, scale, root, n) for r in cmp.runs}
+    met, effect = judge(cmp.kind, values, cmp.runs, cmp.bound)
+    verdict, reason = (REPRODUCED if met else NOT_REPRODUCED), ""
+    if scale == "cpu" and claim.cpu_limit:
+        verdict, reason = NOT_ON_CPU, claim.cpu_limit
+    summary = {r: {"mean": float(np.mean(x)), "spread": spread_of(x), "per_seed": [float(y) for y in x]}
+               for r, x in values.items()}
+    return dict(entry, values=summary, effect=effect, verdict=verdict, reason=reason)
+
+
+def _command(name: str, scale: str, logs: Optional[str], seeds: Optional[int]) -> str:
+    return (f"python -m paddlecnn experiment {name} --scale {scale}" + (f" --logs {logs}" if logs else "")
+            + (f" --seeds {seeds}" if seeds else ""))
