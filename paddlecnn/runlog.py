@@ -201,7 +201,7 @@ class ScalarLog:
                 self.writer.add_scalar(tag=tag, value=float(value), step=int(record["epoch"]))
 
     def add_histograms(self, model, epoch: int) -> None:
-        """Weight and gradient histograms of every parameter (seed 003's VisualDL view)."""
+        """Weight and gradient histograms of every parameter (the AlexNet paper's VisualDL view)."""
         for name, param in model.named_parameters():
             self.writer.add_histogram(tag=f"weights/{name}", values=param.numpy().ravel(), step=epoch)
             if param.grad is not None:

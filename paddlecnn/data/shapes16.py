@@ -1,6 +1,6 @@
-"""shapes16: a synthetic 16-class colour image set in seed 002's Caltech-16 layout.
+"""shapes16: a synthetic 16-class colour image set in the PaddlePaddle tutorial's Caltech-16 layout.
 
-Seed 002 trains its networks on 16 classes drawn from Caltech-101 (``Images/`` plus
+The PaddlePaddle tutorial trains its networks on 16 classes drawn from Caltech-101 (``Images/`` plus
 ``Train.txt``, ``Eval.txt``, ``Test.txt``). That set cannot be downloaded here, so
 this module draws a stand-in with the same layout and the same code path. Each
 class is a shape, a texture or an arrangement; colour never tells classes apart:
@@ -196,7 +196,7 @@ def draw_image(label: int, index: int, size: int = DEFAULT_SIZE, seed: int = 0) 
 
 def generate(out, size: int = DEFAULT_SIZE, seed: int = 0,
              per_class: Dict[str, int] = PER_CLASS, progress: Callable[[int, int], None] = None) -> Path:
-    """Write the set into folder ``out`` in seed 002's layout and return ``out``::
+    """Write the set into folder ``out`` in the PaddlePaddle tutorial's layout and return ``out``::
 
         Images/<class>/<class>_0000.jpg ...   Train.txt  Eval.txt  Test.txt  labels.txt
 
