@@ -15,7 +15,7 @@ from typing import List, Optional
 from ..errors import PaddleCNNError
 
 SUBCOMMANDS = ("summary", "bench", "evaluate", "predict", "export", "data", "train", "recipes", "plot",
-               "experiment")
+               "experiment", "doctor")
 
 
 def build_parser() -> argparse.ArgumentParser:
