@@ -185,6 +185,7 @@ def test_data_pipeline_rows():
     assert all(r["images"] == 16 and r["images_per_sec"] > 0 for r in rows)   # first batch untimed
 
 
+@pytest.mark.slow
 def test_peak_rss_in_a_subprocess():
     mem = bench.peak_rss("lenet5", dict(in_channels=1, input_size=16), input_size=16, batch_size=4)
     assert 50 < mem["import_mib"] <= mem["model_mib"] <= mem["peak_mib"] < 4096

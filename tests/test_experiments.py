@@ -80,6 +80,7 @@ def test_paper_scale_falls_back_to_shapes16_224_and_finds_caltech16(tmp_path, mo
     assert setting.data == str(tmp_path / "Train.txt") and setting.test_data == str(tmp_path / "Test.txt")
 
 
+@pytest.mark.slow
 def test_quick_scale_is_small_and_cpu_scale_fits_the_budget():
     for exp in catalog.EXPERIMENTS.values():
         q = exp.setting("quick")
@@ -143,6 +144,7 @@ def test_runner_resumes_an_interrupted_run(tmp_path):
     assert [r["epoch"] for r in records] == [1, 2] and records[0]["train_loss"] == first["train_loss"]
 
 
+@pytest.mark.slow
 def test_cli_list_and_unknown_experiment(capsys):
     from paddlecnn.cli import main
 
@@ -168,6 +170,7 @@ def _cli(args, logs, cwd):
                           text=True, timeout=600)
 
 
+@pytest.mark.slow
 def test_cli_trick_series_quick_writes_results_with_provenance(tmp_path):
     proc = _cli(["experiment", "trick-series", "--scale", "quick", "--logs", str(tmp_path)], tmp_path, tmp_path)
     assert proc.returncode == 0, proc.stderr[-2000:]

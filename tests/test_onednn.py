@@ -230,6 +230,7 @@ def test_version_mismatch_is_refused(fresh_build, monkeypatch):
     assert onednn.choose_backend("onednn", "cpu")[0] == "fastconv"
 
 
+@pytest.mark.slow
 def test_gpu_build_and_build_error_are_unavailable(fresh_build, monkeypatch, tmp_path):
     monkeypatch.setattr(paddle, "is_compiled_with_cuda", lambda: True)
     assert "GPU build" in onednn.available()[1]
