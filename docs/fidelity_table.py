@@ -1,6 +1,6 @@
 """Build docs/fidelity.md's table: every registered network against its source.
 
-    PYTHONPATH=. python docs/fidelity_table.py > /tmp/table.md   # ~2-4 min on 2 cores (full-size builds)
+    PYTHONPATH=. python docs/fidelity_table.py > table.md   # ~2-4 min on 2 cores (full-size builds)
 
 Each network is built at its source's setting (input, classes), with ``paddle.seed(0)``.
 Columns: parameters (trainable, BN running statistics excluded), conv / FC / BN layer

@@ -267,7 +267,7 @@ ALLOWED: Dict[Tuple[str, str], Any] = {
     ("builtins", "bytes"): lambda *a: _bytes(bytes, *a), ("builtins", "bytearray"): lambda *a: _bytes(bytearray, *a),
     **{("builtins", n): getattr(builtins, n) for n in ("tuple", "list", "dict", "set", "frozenset", "complex")},
     **{(m, "GeneratorState"): SavedGeneratorState
-       for m in ("paddle.base.libpaddle", "paddle.fluid.libpaddle", "paddle.fluid.core_avx", "paddle.base.core")},
+       for m in ("paddle.base.libpaddle", "paddle.base.core")},
 }
 
 

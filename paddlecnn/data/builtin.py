@@ -26,7 +26,6 @@ from __future__ import annotations
 import gzip
 import json
 import os
-import pickle
 import shutil
 import tempfile
 from pathlib import Path
@@ -36,6 +35,7 @@ import numpy as np
 from PIL import Image
 
 from ..errors import PaddleCNNError
+from ..io import loads as safe_loads
 from ..paths import data_dir
 from . import shapes16 as _shapes16
 from .dataset import ListFileDataset
@@ -114,9 +114,9 @@ def animals10_arrays():
     """(images uint8 (N, 28, 28), labels int64 (N,)) with exact duplicate images dropped (first kept)."""
     folder = ("data", "Animal Shape")
     with gzip.open(_site_file("animal_shape_mnist", *folder, "animal_data_version_3.gz"), "rb") as f:
-        images = np.asarray(pickle.load(f), dtype=np.uint8)
+        images = np.asarray(safe_loads(f.read(), "animal_shape_mnist images"), dtype=np.uint8)
     with gzip.open(_site_file("animal_shape_mnist", *folder, "animal_label_version_3.gz"), "rb") as f:
-        labels = np.asarray(pickle.load(f), dtype=np.int64)
+        labels = np.asarray(safe_loads(f.read(), "animal_shape_mnist labels"), dtype=np.int64)
     _, first = np.unique(images.reshape(len(images), -1), axis=0, return_index=True)
     keep = np.sort(first)
     return images[keep], labels[keep]
