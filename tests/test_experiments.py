@@ -219,5 +219,7 @@ def test_claims_are_judged_from_run_folders_across_homes(tmp_path):
     assert entry["values"]["paper"]["mean"] == pytest.approx(0.60)
     assert entry["values"]["no_pca"]["per_seed"] == [0.50, 0.55, 0.52]
     assert entry["effect"] == pytest.approx(0.0767, abs=1e-3)
-    blocked = catalog.claim("alexnet-overlap-pool")
-    assert runner.judge_claim(*blocked, "cpu", tmp_path, 3)["verdict"] == "not testable yet"
+    lrn_exp, overlap = catalog.claim("alexnet-overlap-pool")
+    assert overlap.blocked is None and overlap.compare.runs == ("no_overlap", "paper")
+    blocked = dataclasses.replace(overlap, blocked="no model option yet")
+    assert runner.judge_claim(lrn_exp, blocked, "cpu", tmp_path, 3)["verdict"] == "not testable yet"

@@ -289,3 +289,15 @@ def test_registry_metadata():
     assert models.info("vgg16_prelu").default_init == "msra_prelu"
     with pytest.raises(PaddleCNNError, match="unknown model"):
         models.info("vgg17")
+
+
+def test_alexnet_non_overlapping_pooling_keeps_the_map_sizes():
+    """The AlexNet paper's pooling ablation (section 3.4): 2x2/2 windows give the same 6x6 pool5 map at 227
+    as the overlapping 3x3/2 ones, so only the pooling differs; other sizes are refused."""
+    overlap = create("alexnet_paper", num_classes=10, width=0.125)
+    plain = create("alexnet_paper", num_classes=10, width=0.125, pool_size=2)
+    assert [plain.features[n].ksize for n in ("pool1", "pool2", "pool5")] == [2, 2, 2]
+    assert [overlap.features[n].ksize for n in ("pool1", "pool2", "pool5")] == [3, 3, 3]
+    assert plain.classifier.fc6.weight.shape == overlap.classifier.fc6.weight.shape == [32 * 6 * 6, 512]
+    with pytest.raises(ValueError, match="pool_size"):
+        create("alexnet_paper", num_classes=10, width=0.125, pool_size=4)

@@ -194,3 +194,11 @@ def test_array_shift_and_flip_equal_paddles_pil_ops_draw_for_draw(preset, flip):
         got = new(img)
         np.testing.assert_allclose(got, want, rtol=0, atol=1e-6)
     assert new.fixed_head and T.build("alexnet", s).fixed_head is False
+
+
+def test_alexnet_no_pca_is_alexnet_without_the_lighting():
+    """The AlexNet paper's PCA-lighting ablation: same crops and flips, no colour noise."""
+    with_pca, without = T.build("alexnet", 64), T.build("alexnet_no_pca", 64)
+    assert [type(op).__name__ for op in with_pca._pil.transforms] == [type(op).__name__ for op in without._pil.transforms]
+    assert any(isinstance(op, T.PCALighting) for op in with_pca._array)
+    assert not any(isinstance(op, T.PCALighting) for op in without._array)

@@ -14,6 +14,7 @@ preset                 what it does (s = input_size, r = round(s * 256 / 224))
 ``shift``              ``basic`` without the flip (digits, letters)
 ``alexnet``            resize r, random crop s, flip, PCA lighting std 0.1
                        (the Caffe AlexNet tutorial, the AlexNet paper)
+``alexnet_no_pca``     ``alexnet`` without PCA lighting (the paper's ablation)
 ``vgg_scale_jitter``   resize the shorter side to S ~ U[r, round(s*512/224)],
                        random crop s, flip (the VGG paper's S in [256, 512])
 ``mx_aug``             resize r, rotate +-15 deg, shear 0.1, random crop s, flip
@@ -290,7 +291,7 @@ def _pil_ops(preset: str, s: int) -> List[Callable]:
         # Pad-and-crop keeps the object's scale equal to `eval`'s (a resize-256 crop would not);
         # the padding, shift and flip themselves run on the array (_array_stages).
         return [T.Resize(s), T.CenterCrop(s)]
-    if preset == "alexnet":
+    if preset in ("alexnet", "alexnet_no_pca"):
         return [T.Resize(_ratio(s, 256)), T.RandomCrop(s), flip]
     if preset == "vgg_scale_jitter":
         return [ScaleJitter(_ratio(s, 256), _ratio(s, 512)), T.RandomCrop(s), flip]
@@ -327,6 +328,7 @@ _DESCRIPTIONS: Dict[str, str] = {
     "basic": "pad s/8, random crop s, horizontal flip",
     "shift": "pad s/8, random crop s (no flip: digits, letters)",
     "alexnet": "resize s*256/224, random crop s, flip, PCA lighting 0.1",
+    "alexnet_no_pca": "resize s*256/224, random crop s, flip (alexnet without PCA lighting)",
     "vgg_scale_jitter": "shorter side S in [s*256/224, s*512/224], random crop s, flip",
     "mx_aug": "resize s*256/224, rotate 15 deg, shear 0.1, random crop s, flip",
     "random_resized_crop": "random area 8-100% and aspect, resize to s, flip",

@@ -53,6 +53,8 @@ class AlexNetV1(ClassicNet):
         conv1_padding: 2 (the PaddlePaddle tutorial, torchvision) or 0 (the paper, with 227x227 input).
         lrn: add :func:`paper_lrn` after the ReLUs of conv1 and conv2 (the paper).
         dropout: drop probability after fc6 and fc7 (0.5 in the paper).
+        pool_size: 3 (overlapping 3x3 windows at stride 2, the paper) or 2 (non-overlapping
+            2x2 at stride 2, the paper's ablation in section 3.4; fc6's input follows the maps).
         init: weight-init scheme name overriding :attr:`default_init` ("paddle", the
             tutorial's; ``alexnet_paper`` passes "alexnet_paper"; see models.init).
 
@@ -70,7 +72,7 @@ class AlexNetV1(ClassicNet):
 
     def __init__(self, num_classes: int = 1000, in_channels: int = 3, input_size: int = 224,
                  width: float = 1.0, conv1_padding: int = 2, lrn: bool = False,
-                 dropout: float = 0.5, init: Optional[str] = None):
+                 dropout: float = 0.5, pool_size: int = 3, init: Optional[str] = None):
         super().__init__()
         self.min_input_size = 67 - 2 * conv1_padding
         check_input_size(input_size, self.min_input_size, f"AlexNet with conv1_padding={conv1_padding}")
@@ -78,21 +80,23 @@ class AlexNetV1(ClassicNet):
             self.default_input_size = 227  # the paper's size: 227 -> 55 with an unpadded 11x11/4
         self.input_size = input_size
         self._construct(init, num_classes=num_classes, in_channels=in_channels, input_size=input_size,
-                        width=width, conv1_padding=conv1_padding, lrn=lrn, dropout=dropout)
+                        width=width, conv1_padding=conv1_padding, lrn=lrn, dropout=dropout, pool_size=pool_size)
 
-    def _build(self, num_classes, in_channels, input_size, width, conv1_padding, lrn, dropout) -> None:
+    def _build(self, num_classes, in_channels, input_size, width, conv1_padding, lrn, dropout, pool_size) -> None:
+        if pool_size not in (2, 3):
+            raise ValueError(f"pool_size={pool_size!r}: AlexNet pools with 3 (overlapping) or 2 (non-overlapping)")
         c1, c2, c3, c4, c5 = (scaled(c, width) for c in (96, 256, 384, 384, 256))
         trunk = [("conv1", nn.Conv2D(in_channels, c1, 11, stride=4, padding=conv1_padding)),
                  ("relu1", nn.ReLU())]
         trunk += [("lrn1", paper_lrn())] if lrn else []
-        trunk += [("pool1", nn.MaxPool2D(3, 2)),
+        trunk += [("pool1", nn.MaxPool2D(pool_size, 2)),
                   ("conv2", nn.Conv2D(c1, c2, 5, padding=2)), ("relu2", nn.ReLU())]
         trunk += [("lrn2", paper_lrn())] if lrn else []
-        trunk += [("pool2", nn.MaxPool2D(3, 2)),
+        trunk += [("pool2", nn.MaxPool2D(pool_size, 2)),
                   ("conv3", nn.Conv2D(c2, c3, 3, padding=1)), ("relu3", nn.ReLU()),
                   ("conv4", nn.Conv2D(c3, c4, 3, padding=1)), ("relu4", nn.ReLU()),
                   ("conv5", nn.Conv2D(c4, c5, 3, padding=1)), ("relu5", nn.ReLU()),
-                  ("pool5", nn.MaxPool2D(3, 2))]
+                  ("pool5", nn.MaxPool2D(pool_size, 2))]
         self.features = nn.Sequential(*trunk)
         hidden = scaled(4096, width)
         self.classifier = nn.Sequential(
