@@ -184,6 +184,11 @@ def test_cli_trick_series_quick_writes_results_with_provenance(tmp_path):
     assert [c["id"] for c in results["claims"]] == [c.id for c in exp.claims]
     assert all(c["verdict"] in ("reproduced", "not reproduced") for c in results["claims"])
     assert (tmp_path / "trick-series" / "quick" / results["figure"]).is_file()
+    # every run's per-epoch curves travel in the results file (lessons plot them without the run folders)
+    assert list(results["curves"]) == [r.label for r in exp.runs]
+    sigmoid = results["curves"]["sigmoid"][0]
+    assert sigmoid["epoch"] == [1] and sigmoid["eval_acc"][0] == pytest.approx(
+        runner.metric_values(exp, "sigmoid", "final_eval_acc", "quick", tmp_path, 1)[0])
     # the table reads the results file: the trick series' rows are no longer "not run yet"
     table = verdicts.verdict_table(tmp_path / "trick-series" / "quick", scale="quick")
     assert sum(verdicts.NOT_RUN in line for line in table.splitlines()) == len(ISSUE_CLAIMS) - len(exp.claims)

@@ -5,7 +5,8 @@ seeds, why), ``provenance`` (command, git commit, paddle version, device, CPU mo
 date, minutes per run and in total) and ``claims`` (per claim: its comparison, per run
 reference the mean, spread and per-seed values, the effect, the verdict and its reason);
 ``table`` is the same as markdown, also written to ``<name>-<scale>.md``. ``figure`` names
-the curves of seed 0 of every run (``<name>-<scale>.png``).
+the curves of seed 0 of every run (``<name>-<scale>.png``); ``curves`` holds every run's
+per-epoch history, seed by seed (:func:`paddlecnn.experiments.runner.curves`).
 """
 from __future__ import annotations
 

@@ -58,11 +58,31 @@ def run_experiment(name: str, scale: str = "quick", logs: Optional[str] = None, 
             minutes[f"{home.name}/{run.label}-seed{k}"] = ensure_run(folder, run, home.setting(scale), k, say)
     claims = [judge_claim(exp, c, scale, root, n) for c in exp.claims]
     results = report.build(exp, scale, setting, n, claims, minutes, command or _command(name, scale, logs, seeds))
+    results["curves"] = curves(exp, scale, root, n)
     out = Path(results_dir) if results_dir else default_results_dir(root, name, scale)
     report.write(results, out, [run_folder(root, catalog.resolve_run(exp, r.label)[0].name, scale, r.label, 0)
                                 for r in exp.runs])
     say(results["table"])
     return results
+
+
+CURVE_KEYS = ("train_loss", "train_acc", "eval_loss", "eval_acc", "lr")
+
+
+def curves(exp: Experiment, scale: str, root: Path, n: int) -> Dict[str, List[Dict[str, List[float]]]]:
+    """Run label -> one dict per seed of per-epoch lists (``epoch`` and :data:`CURVE_KEYS`), so a
+    lesson can draw its own figure from the committed results file without the run folders."""
+    from ..runlog import load_history
+
+    out = {}
+    for run in exp.runs:
+        home, _ = catalog.resolve_run(exp, run.label)
+        per_seed = []
+        for k in range(n):
+            records = load_history(run_folder(root, home.name, scale, run.label, k)).records
+            per_seed.append({key: [report.finite(r.get(key)) for r in records] for key in ("epoch",) + CURVE_KEYS})
+        out[run.label] = per_seed
+    return out
 
 
 def run_folder(root: Path, experiment: str, scale: str, label: str, seed: int) -> Path:
