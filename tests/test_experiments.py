@@ -228,3 +228,18 @@ def test_claims_are_judged_from_run_folders_across_homes(tmp_path):
     assert overlap.blocked is None and overlap.compare.runs == ("no_overlap", "paper")
     blocked = dataclasses.replace(overlap, blocked="no model option yet")
     assert runner.judge_claim(lrn_exp, blocked, "cpu", tmp_path, 3)["verdict"] == "not testable yet"
+
+
+def test_results_loads_the_committed_cpu_file_else_runs(tmp_path, monkeypatch):
+    """A lesson's call: quick scale runs (seconds); cpu scale reads the committed file without training."""
+    quick = runner.results("googlenet-bn", "quick", logs=str(tmp_path), say=lambda s: None)
+    assert quick["scale"] == "quick" and list(quick["curves"]) == ["googlenet", "googlenet_bn_tutorial"]
+    committed = tmp_path / "committed"
+    committed.mkdir()
+    fake = dict(quick, scale="cpu", provenance=dict(quick["provenance"], command="made by hand"))
+    (committed / "googlenet-bn-cpu.json").write_text(json.dumps(fake))
+    monkeypatch.setattr(verdicts, "results_dir", lambda: committed)
+    said = []
+    loaded = runner.results("googlenet-bn", "cpu", logs=str(tmp_path / "none"), say=said.append)
+    assert loaded["scale"] == "cpu" and "made by hand" in said[0] and "googlenet-bn-cpu.json" in said[0]
+    assert not (tmp_path / "none").exists()   # nothing trained

@@ -11,8 +11,8 @@ from __future__ import annotations
 
 from .catalog import (CLAIM_IDS, EXPERIMENTS, Claim, Comparison, Experiment, Run, Setting, get,  # noqa: F401
                       list_experiments)
-from .runner import run_experiment  # noqa: F401
+from .runner import results, run_experiment  # noqa: F401
 from .verdicts import verdict_table  # noqa: F401
 
 __all__ = ["CLAIM_IDS", "EXPERIMENTS", "Claim", "Comparison", "Experiment", "Run", "Setting", "get",
-           "list_experiments", "run_experiment", "verdict_table"]
+           "list_experiments", "results", "run_experiment", "verdict_table"]

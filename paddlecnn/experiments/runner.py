@@ -85,6 +85,30 @@ def curves(exp: Experiment, scale: str, root: Path, n: int) -> Dict[str, List[Di
     return out
 
 
+def results(name: str, scale: Optional[str] = None, logs: Optional[str] = None,
+            say: Callable[[str], None] = print) -> Dict[str, Any]:
+    """Experiment ``name``'s results dict at ``scale``: the committed file when there is one, else a run.
+
+    ``scale`` defaults to "quick" in quick mode (``PADDLECNN_QUICK=1``), else "cpu". A lesson calls this
+    to show a suite result it does not re-train: at cpu scale it reads
+    ``notebooks/results/experiments/<name>-cpu.json`` (``say`` names the file and its provenance);
+    without that file, and always at quick scale, it runs :func:`run_experiment` (skipping finished runs).
+    """
+    import json
+
+    from ..runtime import quick_mode
+
+    scale = scale or ("quick" if quick_mode() else "cpu")
+    committed = default_results_dir(Path(logs) if logs else paths.logs_dir(), name, scale) / f"{name}-{scale}.json"
+    if scale == "cpu" and committed.is_file():
+        found = json.loads(committed.read_text(encoding="utf-8"))
+        prov = found.get("provenance", {})
+        say(f"{name}: loaded the committed {scale}-scale results ({committed.name}; made by "
+            f"`{prov.get('command')}`, {prov.get('total_minutes')} training minutes on {prov.get('cpu_model')})")
+        return found
+    return run_experiment(name, scale, logs=logs, say=lambda text: None)
+
+
 def run_folder(root: Path, experiment: str, scale: str, label: str, seed: int) -> Path:
     """``<root>/<experiment>/<scale>/<label>-seed<seed>``."""
     return Path(root) / experiment / scale / f"{label}-seed{seed}"
