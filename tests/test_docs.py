@@ -15,7 +15,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOKS = ROOT / "notebooks"
-LESSONS = [f"{n:02d}" for n in range(10)]
+LESSONS = [f"{n:02d}" for n in range(11)]
 
 
 # ------------------------------------------------------------------ notebooks
@@ -45,7 +45,7 @@ def test_notebook_is_committed_executed(path):
 
 
 def test_every_lesson_exists():
-    """Lessons 00-09, one notebook each, named NN_topic.ipynb."""
+    """Lessons 00-10, one notebook each, named NN_topic.ipynb."""
     found = {}
     for path in _notebooks():
         found.setdefault(_lesson_number(path), []).append(path.name)
@@ -64,8 +64,8 @@ def test_results_files_are_well_formed():
 
 
 # What the README's results tables show of each lesson's results file, per row.
-README_COLUMNS = {"02_lenet": ("test_acc",), "06_classic_models_compared": ("best_eval_acc", "test_acc"),
-                  "07_cnn_trick_by_trick": ("best_eval_acc",)}
+README_COLUMNS = {"02_lenet": ("test_acc",), "07_classic_models_compared": ("best_eval_acc", "test_acc"),
+                  "08_cnn_trick_by_trick": ("best_eval_acc",)}
 
 
 @pytest.mark.parametrize("lesson", sorted(README_COLUMNS))

@@ -164,7 +164,7 @@ class VGGNet(ClassicNet):
     loss 62, sits at ln 16 = 2.773 from step 10 on and after 100 steps has every fc7
     unit dead (0 of 1024 active on test images); "msra" starts at 4.8 and keeps 52% of
     fc7 alive, though plain VGG16 with this recipe is still at chance after 100 steps
-    (BN or the warm start is what makes it learn; lesson 04). N(0, 0.01) goes the other
+    (BN or the warm start is what makes it learn; lesson 05). N(0, 0.01) goes the other
     way: conv-13 output std 1.8e-8, logits 1.8e-9, no gradient.
     The tutorial presets use "paddle" (its init) and vgg16_prelu "msra_prelu" (the chapter's).
 
