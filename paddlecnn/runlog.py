@@ -237,46 +237,29 @@ def plot_runs(run_dirs: Sequence[PathLike], out: Optional[PathLike] = None, titl
     """
     import matplotlib.pyplot as plt  # headless machines fall back to the Agg backend by themselves
 
+    from .plots import MAX_CURVES, plot_panels
+
     if not run_dirs:
         raise PaddleCNNError("plot: give at least one run folder")
     if labels is not None and len(labels) != len(run_dirs):
         raise PaddleCNNError(f"plot: {len(labels)} labels for {len(run_dirs)} runs; give one label per run")
     histories = [load_history(d) for d in run_dirs]
     names = list(labels) if labels is not None else [Path(h.run_dir).name for h in histories]
-    fig, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=(11, 4))
-    for history, color, label in zip(histories, _colors(len(histories)), names):
-        for ax, key in ((ax_loss, "loss"), (ax_acc, "acc")):
-            ax.plot(history["epoch"], history[f"train_{key}"], "-", color=color, label=f"{label} train")
-            if any(v is not None for v in history[f"eval_{key}"]):
-                ax.plot(history["epoch"], [_none_nan(v) for v in history[f"eval_{key}"]], "--", color=color,
-                        label=f"{label} eval")
-    ax_loss.set(xlabel="epoch", ylabel="cross-entropy loss", title="loss")
-    ax_acc.set(xlabel="epoch", ylabel="top-1 accuracy", title="accuracy", ylim=(0, 1))
-    ax_acc.legend(fontsize=7)
-    if title:
-        fig.suptitle(title)
-    fig.tight_layout()
+    curves = list(zip(names, histories))
+    # More than MAX_CURVES runs: small multiples of at most MAX_CURVES each, so colours stay distinct.
+    groups = [dict(curves[i:i + MAX_CURVES]) for i in range(0, len(curves), MAX_CURVES)]
+    panels = {}
+    for k, group in enumerate(groups):
+        part = f" ({k + 1}/{len(groups)})" if len(groups) > 1 else ""
+        panels[f"{title or 'runs'}{part}" if (title or part) else ""] = group
     if out is None:
         out = (Path(run_dirs[0]) / "curves.png" if len(run_dirs) == 1
                else _shared_folder(run_dirs) / f"runs-{time.strftime('%Y%m%d-%H%M%S')}.png")
-    out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out, dpi=100)
+    fig = plot_panels(panels, out=out)
     plt.close(fig)
-    return out
+    return Path(out)
 
 
 def _shared_folder(run_dirs: Sequence[PathLike]) -> Path:
     """The deepest folder containing every run folder (their common parent)."""
     return Path(os.path.commonpath([str(Path(d).resolve().parent) for d in run_dirs]))
-
-
-def _none_nan(value: Any) -> float:
-    return float("nan") if value is None else value
-
-
-def _colors(n: int) -> List:
-    import matplotlib.pyplot as plt
-
-    cycle = plt.rcParams["axes.prop_cycle"].by_key().get("color", ["C0"])
-    return [cycle[i % len(cycle)] for i in range(n)]

@@ -301,3 +301,24 @@ def test_alexnet_non_overlapping_pooling_keeps_the_map_sizes():
     assert plain.classifier.fc6.weight.shape == overlap.classifier.fc6.weight.shape == [32 * 6 * 6, 512]
     with pytest.raises(ValueError, match="pool_size"):
         create("alexnet_paper", num_classes=10, width=0.125, pool_size=4)
+
+
+def test_same_network_tells_a_copy_from_a_different_network():
+    """A lesson's hand-written LeNet-5 is proven to be the library's: equal weights count, equal logits."""
+    from paddle import nn
+
+    from paddlecnn.models import count_weights, same_network
+
+    def lenet(act):
+        return nn.Sequential(nn.Conv2D(1, 6, 5), act(), nn.AvgPool2D(2, 2),
+                             nn.Conv2D(6, 16, 5), act(), nn.AvgPool2D(2, 2), nn.Flatten(),
+                             nn.Linear(400, 120), act(), nn.Linear(120, 84), act(), nn.Linear(84, 10))
+
+    library = create("lenet5", num_classes=10)                         # the paper's 32x32 input
+    found = same_network(lenet(nn.Sigmoid), library, (2, 1, 32, 32))
+    assert found.same and found.params_mine == found.params_library == count_weights(library) == 61_706
+    assert "the same network" in str(found)
+    wrong = same_network(lenet(nn.ReLU), library, (2, 1, 32, 32))    # same weights, another activation
+    assert not wrong.same and wrong.max_abs_diff > 1e-3
+    with pytest.raises(PaddleCNNError, match="not built alike"):
+        same_network(nn.Sequential(nn.Linear(1024, 10)), library, (2, 1, 32, 32))

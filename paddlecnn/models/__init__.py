@@ -23,6 +23,7 @@ from .registry import ModelInfo, create, info, list_models, register  # noqa: F4
 from . import lenet, alexnet, vgg, googlenet, tricks  # noqa: E402,F401
 from .init import apply_init, list_inits  # noqa: E402,F401
 from .layers import ClassicNet  # noqa: E402,F401
+from .compare import count_weights, same_network  # noqa: E402,F401
 
 
 def to_fully_conv(model: paddle.nn.Layer) -> paddle.nn.Layer:
