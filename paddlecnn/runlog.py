@@ -67,6 +67,26 @@ def new_run_dir(model_name: str, run_dir: Optional[PathLike] = None, run_name: O
     raise PaddleCNNError(f"could not create a new run folder under {base}")  # pragma: no cover
 
 
+def named_run_dir(group: str, variant: str, logs: Optional[PathLike] = None) -> Path:
+    """A run folder named by what it is: ``logs/<group>/<variant>`` (a lesson or experiment, then the
+    variant: ``logs/02_lenet/relu``), so VisualDL's run list reads like a figure's legend.
+
+    The folder is not created (``train(run_dir=...)`` does). A folder that already holds a run is
+    never reused: a re-run gets ``<variant>-2``, ``-3`` ... (nothing written before is lost).
+    """
+    from .paths import logs_dir
+
+    for name in (str(group), str(variant)):
+        if not name or name in (".", "..") or "/" in name or "\\" in name:
+            raise PaddleCNNError(f"run folder part {name!r}: give a plain name (no slashes, not empty)")
+    base = Path(logs if logs is not None else logs_dir()) / group
+    for n in range(1, 1000):
+        path = base / (variant if n == 1 else f"{variant}-{n}")
+        if not path.exists() or (path.is_dir() and not any(path.iterdir())):
+            return path
+    raise PaddleCNNError(f"{base}: 999 runs named {variant!r} already; remove old ones")  # pragma: no cover
+
+
 # --------------------------------------------------------------------- history
 class History:
     """Per-epoch records of a run.

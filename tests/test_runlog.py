@@ -167,3 +167,16 @@ def test_plot_runs_labels_and_default_folder(tmp_path, monkeypatch):
     assert list(elsewhere.iterdir()) == []
     with pytest.raises(PaddleCNNError, match="1 labels for 2 runs"):
         runlog.plot_runs(runs, labels=["only one"])
+
+
+def test_named_run_dir_reads_like_a_legend_and_never_reuses_a_run(tmp_path):
+    from paddlecnn.runlog import named_run_dir
+
+    first = named_run_dir("02_lenet", "relu", logs=tmp_path)
+    assert first == tmp_path / "02_lenet" / "relu" and not first.exists()
+    first.mkdir(parents=True)
+    assert named_run_dir("02_lenet", "relu", logs=tmp_path) == first          # empty: still free
+    (first / "history.json").write_text("{}")
+    assert named_run_dir("02_lenet", "relu", logs=tmp_path) == tmp_path / "02_lenet" / "relu-2"
+    with pytest.raises(PaddleCNNError, match="plain name"):
+        named_run_dir("02_lenet", "../escape", logs=tmp_path)
