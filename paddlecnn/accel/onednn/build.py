@@ -182,9 +182,16 @@ def _last_line(exc: BaseException) -> str:
 
 
 def _quiet(fn, *args):
-    """Run ``fn`` with paddle's build chatter (compiler lines, notices) sent to ``build.log`` in the cache."""
+    """Run ``fn`` with paddle's build chatter (compiler lines, notices) sent to ``build.log`` in the cache.
+
+    paddle's ``utils.cpp_extension`` logger is silenced meanwhile: it logs "using custom operator only"
+    even when not verbose, and in a notebook its handler writes to the kernel's stderr, not to fd 2.
+    """
+    import logging
     import warnings
 
+    chatter = logging.getLogger("utils.cpp_extension")
+    was_disabled, chatter.disabled = chatter.disabled, True
     cache_dir().mkdir(parents=True, exist_ok=True)
     sys.stdout.flush()
     sys.stderr.flush()
@@ -203,3 +210,4 @@ def _quiet(fn, *args):
             os.dup2(saved[1], 2)
             os.close(saved[0])
             os.close(saved[1])
+            chatter.disabled = was_disabled
