@@ -21,9 +21,11 @@ from typing import List, Optional
 def add_parser(subparsers) -> None:
     p = subparsers.add_parser(
         "doctor", help="check the installation: paddle build, device, threads, versions, data and logs folders",
-        description="Report paddle's version and build (CPU/CUDA, cuDNN), the device training would use, "
-                    "threads, library versions, the oneDNN CPU backend, the data and logs folders and the "
-                    "built-in datasets present; one line per problem with what to do. Exit 1 on a problem.")
+        description="Report paddle's version and build (CPU/CUDA; the paddlepaddle/paddlepaddle-gpu wheels pip "
+                    "installed; CUDA, cuDNN and the GPUs), the device training would use, threads, library "
+                    "versions, the oneDNN CPU backend, the data and logs folders and the built-in datasets "
+                    "present; one line per problem with what to do (e.g. the CPU wheel installed over "
+                    "paddlepaddle-gpu). Exit 1 on a problem.")
     p.add_argument("--no-build", action="store_true",
                    help="only check whether the oneDNN operators could be built (the first full check "
                         "compiles them, 30-100 s)")
