@@ -81,7 +81,9 @@ def _draw(ax_loss, ax_acc, curves: Mapping[str, Union[Curve, Sequence[Curve]]], 
                 y = mean[f"{part}_{key}"]
                 if not on or np.all(np.isnan(y)):
                     continue
-                ax.plot(mean["epoch"], y, style, color=colour, label=f"{label}, {part}{suffix}")
+                # One legend entry per run (its training line); the styles get their own entries (_legend).
+                ax.plot(mean["epoch"], y, style, color=colour, marker="o", markersize=3,
+                        label=f"{label}{suffix}" if part == "train" or not training else "_nolegend_")
                 if many and len(curve) > 1:
                     ax.fill_between(mean["epoch"], low[f"{part}_{key}"], high[f"{part}_{key}"], color=colour,
                                     alpha=0.15, linewidth=0)
@@ -90,10 +92,16 @@ def _draw(ax_loss, ax_acc, curves: Mapping[str, Union[Curve, Sequence[Curve]]], 
 def _style(ax_loss, ax_acc, title: Optional[str]) -> None:
     from matplotlib.ticker import MaxNLocator
 
+    epochs = [x for line in ax_acc.get_lines() for x in line.get_xdata() if np.isfinite(x)]
+    last = int(max(epochs)) if epochs else 1
     for ax in (ax_loss, ax_acc):
-        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-        ax.set_xlabel("epoch")
+        if last <= 12:                       # few epochs: a tick at each (a locator would add halves)
+            ax.set_xticks(range(1, last + 1))
+            ax.set_xlim(0.5, last + 0.5)
+        else:
+            ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.grid(alpha=0.3)
+    ax_acc.set_xlabel("epoch")
     ax_loss.set_ylabel("cross-entropy loss")
     ax_acc.set_ylabel("top-1 accuracy")
     ax_acc.set_ylim(0, 1)
@@ -112,6 +120,20 @@ def _check(curves: Mapping[str, Any], where: str) -> None:
     if len(curves) > MAX_CURVES:
         raise PaddleCNNError(f"{where}: {len(curves)} curves in one panel cannot be told apart; split them into "
                              f"groups of at most {MAX_CURVES} with plot_panels()")
+
+
+def _legend(ax, ncol: int) -> None:
+    """Below the panel: one entry per run, then which line style is training and which evaluation."""
+    from matplotlib.lines import Line2D
+
+    handles, labels = ax.get_legend_handles_labels()
+    drawn = {line.get_linestyle() for line in ax.get_lines()}
+    if drawn >= {"-", "--"}:                 # both kinds on the panel: say which is which
+        for style, name in (("-", "training"), ("--", "evaluation")):
+            handles.append(Line2D([], [], color="grey", linestyle=style))
+            labels.append(f"{name} ({'solid' if style == '-' else 'dashed'})")
+    ax.legend(handles, labels, loc="upper center", bbox_to_anchor=(0.5, -0.22), fontsize=8, ncol=ncol,
+              frameon=False)
 
 
 def plot_curves(curves: Mapping[str, Union[Curve, Sequence[Curve]]], title: Optional[str] = None,
@@ -142,9 +164,7 @@ def plot_panels(panels: Mapping[str, Mapping[str, Union[Curve, Sequence[Curve]]]
     for j, (name, curves) in enumerate(panels.items()):
         _draw(axes[0, j], axes[1, j], curves, evaluation, training)
         _style(axes[0, j], axes[1, j], name or None)
-        handles, labels = axes[1, j].get_legend_handles_labels()
-        axes[1, j].legend(handles, labels, loc="upper center", bbox_to_anchor=(0.5, -0.2), fontsize=8,
-                          ncol=1 if n > 1 else 2, frameon=False)
+        _legend(axes[1, j], ncol=1 if n > 1 else 2)
     fig.tight_layout()
     if out is not None:
         Path(out).parent.mkdir(parents=True, exist_ok=True)

@@ -12,7 +12,7 @@ import pytest
 from paddlecnn import models
 from paddlecnn.data import list_builtin
 from paddlecnn.engine.recipe_book import list_recipes
-from paddlecnn.experiments import catalog, runner, verdicts
+from paddlecnn.experiments import catalog, report, runner, verdicts
 from paddlecnn.experiments.catalog import SCALES, Run
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -243,3 +243,27 @@ def test_results_loads_the_committed_cpu_file_else_runs(tmp_path, monkeypatch):
     loaded = runner.results("googlenet-bn", "cpu", logs=str(tmp_path / "none"), say=said.append)
     assert loaded["scale"] == "cpu" and "made by hand" in said[0] and "googlenet-bn-cpu.json" in said[0]
     assert not (tmp_path / "none").exists()   # nothing trained
+
+
+def test_docs_experiments_md_is_the_committed_results():
+    """docs/experiments.md is what `experiment verdicts --format doc` prints from the committed files:
+    regenerate it after a suite run (a stale table fails here)."""
+    committed = (ROOT / "docs" / "experiments.md").read_text(encoding="utf-8")
+    assert committed.rstrip("\n") == verdicts.document().rstrip("\n"), \
+        "docs/experiments.md is stale: python -m paddlecnn experiment verdicts --format doc > docs/experiments.md"
+
+
+def test_short_table_keeps_one_row_per_claim_without_reasons(tmp_path):
+    exp = catalog.get("alexnet-pca-lighting")
+    for k, (paper, no_pca) in enumerate([(0.60, 0.50), (0.62, 0.55), (0.58, 0.52)]):
+        _fake_history(runner.run_folder(tmp_path, "alexnet-lrn-overlap", "cpu", "paper", k), [0.3, paper])
+        _fake_history(runner.run_folder(tmp_path, "alexnet-pca-lighting", "cpu", "no_pca", k), [0.3, no_pca])
+    results = report.build(exp, "cpu", exp.cpu, 3, [runner.judge_claim(exp, exp.claims[0], "cpu", tmp_path, 3)],
+                           {}, "by hand")
+    report.write_json(tmp_path / "alexnet-pca-lighting-cpu.json", dict(results, figure="x.png"))
+    short = verdicts.short_table(tmp_path).splitlines()
+    assert len(short) == 2 + len(ISSUE_CLAIMS)
+    row = next(line for line in short if line.startswith("| PCA lighting"))
+    assert row.endswith("| not testable on a CPU |") and "no_pca 0.523" in row
+    doc = verdicts.document(tmp_path)
+    assert "1 of 16 experiments have results" in doc and "made by `by hand`" in doc

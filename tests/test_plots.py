@@ -19,9 +19,11 @@ def _curve(eval_acc, eval_loss=None):
 
 def test_labels_say_what_changed_and_epochs_are_integers():
     fig = plots.plot_curves({"ReLU": _curve([0.2, 0.4, 0.5]), "tanh": _curve([0.1, 0.2, 0.3])}, title="activation")
-    assert plots.legend_labels(fig) == ["ReLU, train", "ReLU, eval", "tanh, train", "tanh, eval"]
+    assert plots.legend_labels(fig) == ["ReLU", "tanh", "training (solid)", "evaluation (dashed)"]
     ticks = [t for t in fig.axes[1].get_xticks() if 1 <= t <= 3]
     assert ticks and all(float(t).is_integer() for t in ticks)
+    one = plots.plot_curves({"one epoch": _curve([0.3])})
+    assert [float(t) for t in one.axes[1].get_xticks() if 0.5 <= t <= 1.5] == [1.0]
     assert fig.axes[0].get_title() == "activation: loss" and fig.axes[1].get_ylim() == (0.0, 1.0)
     legend = fig.axes[1].get_legend()
     assert legend.get_bbox_to_anchor().y0 < fig.axes[1].get_window_extent().y0   # below the data
@@ -32,7 +34,7 @@ def test_seeds_draw_a_mean_and_a_band():
     assert mean["eval_acc"] == pytest.approx([0.3, 0.5]) and low["eval_acc"] == pytest.approx([0.2, 0.4])
     assert high["eval_acc"] == pytest.approx([0.4, 0.6])            # cut to the epochs both seeds have
     fig = plots.plot_curves({"baseline": [_curve([0.2, 0.4]), _curve([0.4, 0.6])]})
-    assert plots.legend_labels(fig)[0] == "baseline, train (mean of 2 seeds)"
+    assert plots.legend_labels(fig)[0] == "baseline (mean of 2 seeds)"
     assert fig.axes[1].collections, "no min-max band drawn"
 
 
@@ -56,5 +58,5 @@ def test_runs_without_evaluation_plot_training_only():
     curve = _curve([0.1, 0.2])
     curve["eval_acc"] = curve["eval_loss"] = [None, None]
     fig = plots.plot_curves({"no eval": curve})
-    assert plots.legend_labels(fig) == ["no eval, train"]
+    assert plots.legend_labels(fig) == ["no eval"]
     assert np.isnan(plots.as_columns(curve)["eval_acc"]).all()

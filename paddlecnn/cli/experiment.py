@@ -19,6 +19,8 @@ def add_parser(subparsers) -> None:
     p.add_argument("--seeds", type=int, help="seeds per run (default: the scale's)")
     p.add_argument("--results", help="folder of the results file (default: notebooks/results/experiments/ for "
                                      "cpu, else the experiment's logs folder); for verdicts: where to read them")
+    p.add_argument("--format", choices=("table", "short", "doc"), default="table",
+                   help="for verdicts: the full table (default), the README's short form, or docs/experiments.md")
     p.set_defaults(func=run)
 
 
@@ -33,7 +35,10 @@ def run(args: argparse.Namespace) -> int:
                 print(f"    {claim.id}: {claim.text} ({claim.source})")
         return 0
     if args.name == "verdicts":
-        print(experiments.verdict_table(args.results, args.scale or "cpu"))
+        from ..experiments import verdicts
+
+        show = {"table": verdicts.verdict_table, "short": verdicts.short_table, "doc": verdicts.document}
+        print(show[args.format](args.results, args.scale or "cpu"))
         return 0
     command = "python -m paddlecnn " + " ".join(getattr(args, "argv", []) or ["experiment", args.name])
     experiments.run_experiment(args.name, args.scale or "quick", logs=args.logs, seeds=args.seeds, results_dir=args.results,

@@ -60,8 +60,7 @@ def run_experiment(name: str, scale: str = "quick", logs: Optional[str] = None, 
     results = report.build(exp, scale, setting, n, claims, minutes, command or _command(name, scale, logs, seeds))
     results["curves"] = curves(exp, scale, root, n)
     out = Path(results_dir) if results_dir else default_results_dir(root, name, scale)
-    report.write(results, out, [run_folder(root, catalog.resolve_run(exp, r.label)[0].name, scale, r.label, 0)
-                                for r in exp.runs])
+    report.write(results, out)
     say(results["table"])
     return results
 
