@@ -222,14 +222,14 @@ def test_readme_sources_give_full_references(reference):
 
 
 def test_readme_verdict_table_is_the_committed_results():
-    """Between the markers: python -m paddlecnn experiment verdicts (the cpu-scale results files)."""
-    from paddlecnn import experiments
+    """Between the markers: python -m paddlecnn experiment verdicts --format short (the cpu-scale results files)."""
+    from paddlecnn.experiments import verdicts
 
     readme = _readme()
     match = re.search(r"<!-- verdicts:start -->\n(.*?)\n?<!-- verdicts:end -->", readme, re.S)
     assert match, "README: keep the verdict table between <!-- verdicts:start --> and <!-- verdicts:end -->"
-    assert match.group(1).strip() == experiments.verdict_table().strip(), \
-        "README verdict table is stale: paste the output of python -m paddlecnn experiment verdicts"
+    assert match.group(1).strip() == verdicts.short_table().strip(), \
+        "README verdict table is stale: paste the output of python -m paddlecnn experiment verdicts --format short"
 
 
 # ------------------------------------------------------------------ installing next to a GPU build
