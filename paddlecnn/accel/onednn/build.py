@@ -183,8 +183,12 @@ def _last_line(exc: BaseException) -> str:
 
 def _quiet(fn, *args):
     """Run ``fn`` with paddle's build chatter (compiler lines, notices) sent to ``build.log`` in the cache."""
+    import logging
     import warnings
 
+    # paddle's extension logger writes through a handler bound to the Python stream it saw at import
+    # (a notebook's stderr), which the file-descriptor redirect below does not reach: mute it here.
+    chatter = logging.getLogger("utils.cpp_extension")
     cache_dir().mkdir(parents=True, exist_ok=True)
     sys.stdout.flush()
     sys.stderr.flush()
@@ -192,11 +196,13 @@ def _quiet(fn, *args):
     with open(cache_dir() / "build.log", "ab") as log:
         os.dup2(log.fileno(), 1)
         os.dup2(log.fileno(), 2)
+        was_disabled, chatter.disabled = chatter.disabled, True
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
                 return fn(*args)
         finally:
+            chatter.disabled = was_disabled
             sys.stdout.flush()
             sys.stderr.flush()
             os.dup2(saved[0], 1)
