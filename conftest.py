@@ -4,6 +4,9 @@ Environment (set here, before anything imports paddlecnn; the notebook kernels n
 subprocess a test starts inherit it):
 
 * ``PADDLECNN_QUICK=1``: every lesson runs in quick mode.
+* ``PADDLECNN_STRICT_LEGENDS=1``: importing paddlecnn makes every matplotlib legend refuse a label that
+  is a run-folder name (``lenet5-20261123-014233``; :func:`paddlecnn.plots.guard_legends`), in the
+  notebooks' kernels as in the tests.
 * ``PADDLECNN_LOGS``: a scratch folder made for this session and removed at its end, so run folders,
   checkpoints and lesson figures never land in the checkout's ``logs/`` (where VisualDL would show them
   beside the user's own runs). ``PADDLECNN_DATA`` is left alone: the built-in datasets in ``data/`` are a
@@ -31,6 +34,7 @@ ROOT = Path(__file__).resolve().parent
 SCRATCH = Path(tempfile.mkdtemp(prefix="paddlecnn-tests-"))
 os.environ["PADDLECNN_LOGS"] = str(SCRATCH / "logs")   # always: a user's PADDLECNN_LOGS is theirs, not ours
 os.environ.setdefault("PADDLECNN_QUICK", "1")
+os.environ["PADDLECNN_STRICT_LEGENDS"] = "1"          # curves are labelled by what changed, never by folder
 
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402

@@ -13,11 +13,17 @@ Every figure has integer epoch ticks, axis labels, a title per panel and the leg
 data (below the panels); the loss axis turns logarithmic when one curve spikes (its largest value
 more than ``spike`` times the others' median), so a spike does not flatten every other curve.
 Solid lines are training, dashed lines evaluation.
+
+:func:`guard_legends` makes matplotlib refuse a legend entry that is a run-folder name
+(``lenet5-20261123-014233``): a reader cannot tell such curves apart. ``import paddlecnn`` turns it
+on when ``PADDLECNN_STRICT_LEGENDS=1`` (the tests set it for the lesson notebooks).
 """
 from __future__ import annotations
 
 from pathlib import Path
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple, Union
+
+import re
 
 import numpy as np
 
@@ -169,3 +175,59 @@ def plot_panels(panels: Mapping[str, Mapping[str, Union[Curve, Sequence[Curve]]]
 def legend_labels(fig) -> List[str]:
     """Every legend entry of ``fig`` (what the tests check: labels say what changed, not a folder name)."""
     return [t.get_text() for ax in fig.axes for leg in [ax.get_legend()] if leg for t in leg.get_texts()]
+
+
+# ------------------------------------------------------------------ the legend guard
+# A run folder named by the time it started: <name>-YYYYmmdd-HHMMSS, maybe -2, -3 ... (runlog.new_run_dir).
+RUN_FOLDER_NAME = re.compile(r"[\w.]+-\d{8}-\d{6}(?:-\d+)?(?!\d)")
+
+
+def run_folder_label(label: Any) -> bool:
+    """True when a legend label holds a run-folder name like ``lenet5-20261123-014233``."""
+    return bool(RUN_FOLDER_NAME.search(str(label)))
+
+
+def check_legend_labels(labels: Sequence[Any]) -> None:
+    """Raise :class:`PaddleCNNError` on the first label that is a run-folder name."""
+    for label in labels:
+        if run_folder_label(label):
+            raise PaddleCNNError(f"legend label {str(label)!r} is a run-folder name; label the curve by what "
+                                 "changed (\"ReLU\", \"tanh\", \"BN after every conv\")")
+
+
+def guard_legends() -> None:
+    """Make every matplotlib legend check its labels with :func:`check_legend_labels` (idempotent).
+
+    Patches ``matplotlib.legend.Legend.__init__``, which every ``ax.legend()``, ``fig.legend()`` and
+    ``plt.legend()`` goes through, so a lesson's own figures are checked too, not only this module's.
+    """
+    from matplotlib.legend import Legend
+
+    if getattr(Legend.__init__, "_paddlecnn_guard", False):
+        return
+    original = Legend.__init__
+
+    def __init__(self, parent, handles, labels, *args, **kwargs):
+        labels = list(labels)
+        check_legend_labels(labels)
+        original(self, parent, handles, labels, *args, **kwargs)
+
+    __init__._paddlecnn_guard = True
+    __init__._paddlecnn_original = original
+    Legend.__init__ = __init__
+
+
+def unguard_legends() -> None:
+    """Undo :func:`guard_legends` (for tests)."""
+    from matplotlib.legend import Legend
+
+    original = getattr(Legend.__init__, "_paddlecnn_original", None)
+    if original is not None:
+        Legend.__init__ = original
+
+
+def strict_legends_requested() -> bool:
+    """True when ``PADDLECNN_STRICT_LEGENDS`` is set to something other than "", "0" or "false"."""
+    import os
+
+    return os.environ.get("PADDLECNN_STRICT_LEGENDS", "0").lower() not in ("", "0", "false", "no")

@@ -140,6 +140,18 @@ _configure_mkl()
 set_threads()
 
 
+def _strict_legends() -> None:
+    """PADDLECNN_STRICT_LEGENDS=1: every matplotlib legend refuses run-folder names as labels
+    (:func:`paddlecnn.plots.guard_legends`; the tests set it for the lesson notebooks' kernels)."""
+    from .plots import guard_legends, strict_legends_requested
+
+    if strict_legends_requested():
+        guard_legends()
+
+
+_strict_legends()
+
+
 def quick_mode() -> bool:
     """True when PADDLECNN_QUICK=1: lessons shrink to tiny subsets and 1-2 epochs (CI)."""
     return os.environ.get("PADDLECNN_QUICK", "0") not in ("", "0", "false", "False")
