@@ -5,16 +5,16 @@ import paddle
 import pytest
 
 from paddlecnn.errors import PaddleCNNError
-from paddlecnn.engine.recipes import LRPolicy, build_optimizer, lr_per_epoch, parse_schedule, seed_decay
+from paddlecnn.engine.recipes import LRPolicy, build_optimizer, lr_per_epoch, parse_schedule, tutorial_decay
 
 
-def test_seed_decay_switches_at_half_and_three_quarters():
+def test_tutorial_decay_switches_at_half_and_three_quarters():
     # 60 epochs as in the PaddlePaddle tutorial: lr until epoch 30, lr/10 until 45, then lr/100.
-    lrs = lr_per_epoch(seed_decay(60), lr=0.001, epochs=60)
+    lrs = lr_per_epoch(tutorial_decay(60), lr=0.001, epochs=60)
     assert lrs[:30] == [0.001] * 30
     assert lrs[30:45] == [0.0001] * 15
     assert lrs[45:] == [0.00001] * 15
-    assert seed_decay(60)["step_per"] == "epoch"
+    assert tutorial_decay(60)["step_per"] == "epoch"
 
 
 def test_piecewise_with_absolute_values():

@@ -42,7 +42,7 @@ def test_two_epochs_record_history_config_and_checkpoints(tmp_path):
     assert set(first) == {"epoch", "train_loss", "train_acc", "eval_loss", "eval_acc", "eval_top5", "lr",
                           "images_per_sec", "epoch_time"}
     assert history["epoch"] == [1, 2]
-    assert history["lr"] == pytest.approx([0.1, 0.01])          # seed_decay(2): lr, then lr/10 from epoch 2
+    assert history["lr"] == pytest.approx([0.1, 0.01])          # tutorial_decay(2): lr, then lr/10 from epoch 2
     assert history["eval_top5"] == [1.0, 1.0]                    # 4 classes: top-5 covers all
     assert all(r["images_per_sec"] > 0 and r["epoch_time"] > 0 for r in history.records)
     assert history.records[-1]["eval_acc"] >= 0.75                # the quadrant task is easy

@@ -183,7 +183,7 @@ def resolve(epoch_num, batch_size, model, lr_decay: bool, options: Dict[str, Any
         raise PaddleCNNError("give either lr_decay=True (--lr-decay) or schedule=... (--schedule), not both")
     given = with_recipe(given)
     if given.get("lr_decay"):
-        given["schedule"] = recipes.seed_decay(int(given["epoch_num"]))
+        given["schedule"] = recipes.tutorial_decay(int(given["epoch_num"]))
     return validate(TrainConfig(**given))
 
 

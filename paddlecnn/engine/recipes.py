@@ -28,7 +28,7 @@ cosine       T_max (= the remaining run), eta_min=0               CosineAnnealin
 for it. A linear warm-up (``warmup_epochs``) runs first, in the policy's unit, and
 the policy's own clock starts when warm-up ends (paddle's ``LinearWarmup``).
 
->>> lr_per_epoch(seed_decay(8), lr=0.1, epochs=8)
+>>> lr_per_epoch(tutorial_decay(8), lr=0.1, epochs=8)
 [0.1, 0.1, 0.1, 0.1, 0.01, 0.01, 0.001, 0.001]
 """
 from __future__ import annotations
@@ -77,7 +77,7 @@ def build_optimizer(name: str, parameters: Iterable, learning_rate: Union[float,
                                      parameters=parameters, weight_decay=decay)
 
 
-def seed_decay(epochs: int) -> Dict:
+def tutorial_decay(epochs: int) -> Dict:
     """The PaddlePaddle tutorial's ``lr_decay=True``: piecewise lr, lr/10, lr/100 switching at 50% and 75% of the epochs.
 
     The tutorial does not give its exact boundaries; halfway and three quarters is the usual

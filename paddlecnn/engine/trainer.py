@@ -60,7 +60,7 @@ def train(epoch_num: Optional[int] = None, batch_size: Optional[int] = None,
         model: a registry name (built for the data's classes and channels, at
             ``input_size`` with ``width``) or a ``paddle.nn.Layer`` taking (N, C, H, W).
         lr_decay: the PaddlePaddle tutorial's piecewise decay: lr, lr/10, lr/100 from 50%
-            and 75% of the epochs (:func:`paddlecnn.engine.recipes.seed_decay`).
+            and 75% of the epochs (:func:`paddlecnn.engine.recipes.tutorial_decay`).
         **options: every field of :class:`paddlecnn.engine.config.TrainConfig` (each
             with its default and help text): ``data`` (built-in name, list file or
             Dataset), ``eval_data``, ``input_size``, ``width``, ``lr``, ``optimizer``,
