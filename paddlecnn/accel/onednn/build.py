@@ -182,7 +182,13 @@ def _last_line(exc: BaseException) -> str:
 
 
 def _quiet(fn, *args):
-    """Run ``fn`` with paddle's build chatter (compiler lines, notices) sent to ``build.log`` in the cache."""
+    """Run ``fn`` with paddle's build chatter (compiler lines, notices) sent to ``build.log`` in the cache.
+
+    paddle's loader also logs "using custom operator only" through a ``logging`` handler bound to the
+    ``sys.stderr`` of its import time (in Jupyter the kernel's stream, which the fd redirect misses):
+    INFO records are switched off for the call.
+    """
+    import logging
     import warnings
 
     cache_dir().mkdir(parents=True, exist_ok=True)
@@ -192,11 +198,14 @@ def _quiet(fn, *args):
     with open(cache_dir() / "build.log", "ab") as log:
         os.dup2(log.fileno(), 1)
         os.dup2(log.fileno(), 2)
+        previous = logging.root.manager.disable
+        logging.disable(logging.INFO)
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
                 return fn(*args)
         finally:
+            logging.disable(previous)
             sys.stdout.flush()
             sys.stderr.flush()
             os.dup2(saved[0], 1)
