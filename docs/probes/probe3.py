@@ -18,9 +18,9 @@ out = {}
 for k, (model, opts) in enumerate(variants):
     t = time.time()
     h = paddlecnn.train(model=model, data=DATA, subset=640, eval_subset=320, seed=0, quiet=True,
-                        run_dir=f"/work/probe/logs3-{DATA}/{k}-{model}", **opts)
+                        run_dir=f"probe-logs/logs3-{DATA}/{k}-{model}", **opts)
     key = f"{model} {opts}"
     out[key] = {"train_acc": [round(r["train_acc"], 3) for r in h.records],
                 "eval_acc": [round(r["eval_acc"], 3) for r in h.records], "minutes": round((time.time() - t) / 60, 2)}
     print(key, out[key], flush=True)
-json.dump(out, open("/work/probe/probe3.json", "w"), indent=1)
+json.dump(out, open("probe-logs/probe3.json", "w"), indent=1)

@@ -8,6 +8,6 @@ variants = [
 for k, (model, opts) in enumerate(variants):
     t = time.time()
     h = paddlecnn.train(model=model, data="animals10", subset=640, eval_subset=320, seed=0, quiet=True,
-                        run_dir=f"/work/probe/logs4/{k}-{model}", **opts)
+                        run_dir=f"probe-logs/logs4/{k}-{model}", **opts)
     print(model, opts, {"train_acc": [round(r["train_acc"], 3) for r in h.records],
                         "eval_acc": [round(r["eval_acc"], 3) for r in h.records], "minutes": round((time.time() - t) / 60, 2)}, flush=True)
