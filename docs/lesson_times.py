@@ -48,6 +48,21 @@ def executed_minutes(path: Path) -> Optional[float]:
     return seconds / 60 if timed else None
 
 
+# What a lesson's first outputs say when it ran in quick mode (PADDLECNN_QUICK=1): its minutes are not
+# the learner's, so the README says "quick run only" until the lesson is executed in full mode.
+QUICK_MARKERS = re.compile(r"quick mode: True|scale: quick|experiments' quick scale|experiment scale: quick")
+
+
+def ran_quick(path: Path) -> bool:
+    """True when the committed outputs come from a quick-mode run (see :data:`QUICK_MARKERS`)."""
+    nb = json.loads(Path(path).read_text(encoding="utf-8"))
+    for cell in nb["cells"]:
+        for out in cell.get("outputs", []) if cell["cell_type"] == "code" else []:
+            if out.get("output_type") == "stream" and QUICK_MARKERS.search("".join(out.get("text", ""))):
+                return True
+    return False
+
+
 def lesson_notebooks() -> Dict[str, Path]:
     """{"00": notebooks/00_getting_started.ipynb, ...} for every NN_*.ipynb."""
     found = {}
@@ -56,14 +71,17 @@ def lesson_notebooks() -> Dict[str, Path]:
     return found
 
 
-def formatted(minutes: Optional[float]) -> str:
-    """What the README shows: one decimal ("0.2", "24.2"); "not executed" without timestamps."""
+def formatted(minutes: Optional[float], quick: bool = False) -> str:
+    """What the README shows: one decimal ("0.2", "24.2"); "not executed" without timestamps;
+    "quick run only" when the committed outputs are a quick-mode run's."""
+    if quick:
+        return "quick run only"
     return "not executed" if minutes is None else f"{minutes:.1f}"
 
 
 def measured() -> Dict[str, str]:
     """{lesson number: minutes as the README shows them}."""
-    return {number: formatted(executed_minutes(path)) for number, path in lesson_notebooks().items()}
+    return {number: formatted(executed_minutes(path), ran_quick(path)) for number, path in lesson_notebooks().items()}
 
 
 def readme_minutes(text: str) -> Dict[str, str]:
