@@ -267,3 +267,16 @@ def test_short_table_keeps_one_row_per_claim_without_reasons(tmp_path):
     assert row.endswith("| not testable on a CPU |") and "no_pca 0.523" in row
     doc = verdicts.document(tmp_path)
     assert "1 of 16 experiments have results" in doc and "made by `by hand`" in doc
+
+
+def test_stays_at_chance_is_judged_on_the_runs_own_number_of_classes(tmp_path):
+    """The sigmoid LeNet's 0.167 is at chance on 10 classes (below 2 x 0.1) but not on 16 (2 x 0.0625)."""
+    exp, claim = catalog.claim("lenet-no-converge")
+    for classes, verdict in ((10, "reproduced"), (16, "not reproduced")):
+        root = tmp_path / str(classes)
+        for k in range(3):
+            folder = runner.run_folder(root, "classics", "cpu", "lenet", k)
+            _fake_history(folder, [0.1, 0.167])
+            (folder / "config.json").write_text(json.dumps({"data_info": {"num_classes": classes}}))
+        entry = runner.judge_claim(exp, claim, "cpu", root, 3)
+        assert entry["verdict"] == verdict and entry["bound"] == pytest.approx(2.0 / classes)

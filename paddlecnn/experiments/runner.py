@@ -224,6 +224,18 @@ def metric_values(exp: Experiment, ref: str, metric: str, scale: str, root: Path
     return values
 
 
+def num_classes(exp: Experiment, label: str, scale: str, root: Path) -> int:
+    """The number of classes run ``label`` (seed 0) trained on, from its run folder's config.json."""
+    import json
+
+    home, run = catalog.resolve_run(exp, label)
+    config = run_folder(root, home.name, scale, run.label, 0) / "config.json"
+    try:
+        return int(json.loads(config.read_text(encoding="utf-8"))["data_info"]["num_classes"])
+    except (OSError, ValueError, KeyError, TypeError):
+        raise PaddleCNNError(f"{config}: no data_info.num_classes; is this a paddlecnn run folder?") from None
+
+
 def test_top1(folders: List[Path], method: str, setting: Setting) -> float:
     """Top-1 of the run(s) in ``folders`` on the test split with ``method``, cached in the first folder."""
     from ..evaluation import evaluate
@@ -300,7 +312,11 @@ def judge_claim(exp: Experiment, claim: Claim, scale: str, root: Path, n: int) -
     if claim.blocked:
         return dict(entry, values={}, effect=None, verdict=BLOCKED, reason=claim.blocked)
     values = {r: metric_values(exp, r, cmp.metric, scale, root, n) for r in cmp.runs}
-    met, effect = judge(cmp.kind, values, cmp.runs, cmp.bound)
+    kind, bound = cmp.kind, cmp.bound
+    if kind == "below_chance":       # "stays at chance": twice chance on this run's own number of classes
+        kind, bound = "below", cmp.bound / num_classes(exp, cmp.runs[0], scale, root)
+        entry["bound"] = bound
+    met, effect = judge(kind, values, cmp.runs, bound)
     verdict, reason = (REPRODUCED if met else NOT_REPRODUCED), ""
     if scale == "cpu" and claim.cpu_limit:
         verdict, reason = NOT_ON_CPU, claim.cpu_limit

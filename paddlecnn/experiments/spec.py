@@ -17,11 +17,10 @@ TUTORIAL, ALEXNET, VGG, CHAPTER = ("the PaddlePaddle tutorial", "the AlexNet pap
 SCALES = ("quick", "cpu", "paper")
 METRICS = ("best_eval_acc", "final_eval_acc", "final_train_acc", "min_eval_loss", "gap", "epochs_to", "lift",
            "test")
-KINDS = ("greater", "order", "largest", "no_gain", "below", "above", "ratio")
+KINDS = ("greater", "order", "largest", "no_gain", "below", "below_chance", "above", "ratio")
 # The quick scale: seconds per run (tests and CI).
 QUICK = {"subset": 64, "eval_subset": 32, "epoch_num": 1, "width": 0.125, "batch_size": 16}
 QUICK_TEST_SUBSET = 32
-CHANCE16 = 1 / 16
 
 
 @dataclasses.dataclass(frozen=True)
@@ -43,7 +42,9 @@ class Comparison:
 
     * ``greater``: runs[1] > runs[0]; ``order``: each run > the one before; ``largest``: runs[0] >
       every other; ``no_gain``: runs[1] is not > runs[0] (an effect the source found absent);
-    * ``below`` / ``above``: runs[0] < / > ``bound``; ``ratio``: runs[0] / runs[1] >= ``bound``.
+    * ``below`` / ``above``: runs[0] < / > ``bound``; ``ratio``: runs[0] / runs[1] >= ``bound``;
+    * ``below_chance``: runs[0] < ``bound`` times chance (1 / the run's number of classes, read from
+      its run folder), so "stays at chance" holds on any dataset.
     The rule for "greater" (seeds, spread) is in :func:`paddlecnn.experiments.runner.judge`.
     """
 
