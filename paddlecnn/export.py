@@ -14,12 +14,19 @@ writing, the outputs are compared with the dygraph model's on a random batch.
 ONNX needs the optional extra: ``pip install paddlecnn[onnx]`` (paddle2onnx 2.1.0,
 onnx, onnxruntime). paddle2onnx's optional constant-folding step (polygraphy) would
 try to pip-install a package at run time, so it is switched off here; paddle2onnx's
-own graph optimisation still runs.
+own graph optimisation still runs. paddle2onnx's progress lines (printed by its C++ core,
+which has no switch for them, and by its python side with timestamps) are held back and
+shown only when a conversion fails.
 """
 from __future__ import annotations
 
+import contextlib
+import ctypes
 import json
 import os
+import sys
+import tempfile
+from io import StringIO
 from pathlib import Path
 from typing import Callable, Dict, Optional, Union
 
@@ -148,14 +155,45 @@ def to_onnx(prefix: Union[str, Path], onnx_file: Union[str, Path], opset: int = 
         onnx_file.unlink()  # so a failed conversion cannot leave an older file looking fresh
     # optimize_tool="None": skip polygraphy's constant folding, which pip-installs onnx_graphsurgeon
     # when it is missing (POLYGRAPHY_AUTOINSTALL_DEPS); paddle2onnx still optimises the graph itself.
-    try:
-        paddle2onnx.export(str(prefix.with_suffix(".json")), str(prefix.with_suffix(".pdiparams")),
-                           str(onnx_file), opset_version=opset, enable_onnx_checker=True, optimize_tool="None")
-    except Exception as exc:  # noqa: BLE001 - paddle2onnx logs the cause and then fails in various ways
-        raise PaddleCNNError(f"paddle2onnx could not convert {prefix}.json to ONNX opset {opset}: {exc}") from None
-    if not onnx_file.is_file():
+    ok = False
+    with _held_back_output() as log:
+        try:
+            paddle2onnx.export(str(prefix.with_suffix(".json")), str(prefix.with_suffix(".pdiparams")),
+                               str(onnx_file), opset_version=opset, enable_onnx_checker=True, optimize_tool="None")
+            ok = onnx_file.is_file()
+        except Exception as exc:  # noqa: BLE001 - paddle2onnx logs the cause and then fails in various ways
+            raise PaddleCNNError(f"paddle2onnx could not convert {prefix}.json to ONNX opset {opset}: {exc}") from None
+        finally:
+            log.show = not ok      # a failure (or paddle2onnx's own sys.exit) shows its log on stderr
+    if not ok:
         raise PaddleCNNError(f"paddle2onnx wrote no {onnx_file} (see its log above); try another --opset")
     return onnx_file
+
+
+@contextlib.contextmanager
+def _held_back_output():
+    """Send what a block prints (python's ``sys.stdout`` and file descriptor 1, where C++ code
+    writes) to a buffer; if the yielded object's ``show`` is true at the end, copy it to stderr."""
+    class Log:
+        show = False
+
+    log, text = Log(), StringIO()
+    libc = ctypes.CDLL(None)
+    sys.stdout.flush()
+    saved = os.dup(1)
+    with tempfile.TemporaryFile() as native:
+        os.dup2(native.fileno(), 1)
+        try:
+            with contextlib.redirect_stdout(text):
+                yield log
+        finally:
+            libc.fflush(None)                       # C stdio's buffer, before fd 1 points back
+            os.dup2(saved, 1)
+            os.close(saved)
+            if log.show:
+                native.seek(0)
+                sys.stderr.write(native.read().decode("utf-8", "replace") + text.getvalue())
+                sys.stderr.flush()
 
 
 # ----------------------------------------------------------------------------- loading back
