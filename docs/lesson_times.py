@@ -50,7 +50,7 @@ def executed_minutes(path: Path) -> Optional[float]:
 
 # What a lesson's first outputs say when it ran in quick mode (PADDLECNN_QUICK=1): its minutes are not
 # the learner's, so the README says "quick run only" until the lesson is executed in full mode.
-QUICK_MARKERS = re.compile(r"quick mode: True|scale: quick|experiments' quick scale|experiment scale: quick")
+QUICK_MARKERS = re.compile(r"quick mode: True|quick mode: the|scale: quick|experiments' quick scale|experiment scale: quick")
 
 
 def ran_quick(path: Path) -> bool:
