@@ -311,3 +311,20 @@ def test_the_figure_check_reads_outputs_and_the_source_list():
             {"output_type": "stream", "name": "stdout", "text": ["baseline 35.2%, best 112.5%\n"]},
             {"output_type": "execute_result", "data": {"text/html": ["<td>6.25%</td>"]}}]}]}
     assert markdown_figures_not_printed(nb) == [(0, "12.5%", "Formatted with `{x:.1%}`; ours: 12.5%, chance 6.25\\%.")]
+
+
+def test_a_quick_mode_run_is_not_shown_as_a_learners_minutes(tmp_path):
+    times = _lesson_times()
+
+    def notebook(text):
+        cell = {"cell_type": "code", "source": "print(...)", "metadata": {"execution": {
+            "iopub.execute_input": "2026-11-28T05:00:00Z", "shell.execute_reply": "2026-11-28T05:03:00Z"}},
+            "outputs": [{"output_type": "stream", "name": "stdout", "text": [text]}]}
+        path = tmp_path / f"{len(list(tmp_path.iterdir()))}.ipynb"
+        path.write_text(json.dumps({"cells": [cell], "metadata": {}}))
+        return path
+
+    full, quick = notebook("quick mode: False\n"), notebook("quick mode: True\n")
+    assert times.executed_minutes(full) == pytest.approx(3.0)
+    assert not times.ran_quick(full) and times.ran_quick(quick)
+    assert times.formatted(3.0, times.ran_quick(quick)) == "quick run only" and times.formatted(3.0) == "3.0"
