@@ -12,6 +12,7 @@ import pytest
 from paddlecnn import models
 from paddlecnn.data import list_builtin
 from paddlecnn.engine.recipe_book import list_recipes
+from paddlecnn.errors import PaddleCNNError
 from paddlecnn.experiments import catalog, report, runner, verdicts
 from paddlecnn.experiments.catalog import SCALES, Run
 
@@ -280,3 +281,16 @@ def test_stays_at_chance_is_judged_on_the_runs_own_number_of_classes(tmp_path):
             (folder / "config.json").write_text(json.dumps({"data_info": {"num_classes": classes}}))
         entry = runner.judge_claim(exp, claim, "cpu", root, 3)
         assert entry["verdict"] == verdict and entry["bound"] == pytest.approx(2.0 / classes)
+
+
+def test_write_docs_fills_the_readme_block_and_the_docs_page(tmp_path):
+    (tmp_path / "docs").mkdir()
+    (tmp_path / "README.md").write_text("intro\n<!-- verdicts:start -->\nold\n<!-- verdicts:end -->\nrest\n")
+    verdicts.write_docs(tmp_path)
+    text = (tmp_path / "README.md").read_text()
+    assert text.startswith("intro\n<!-- verdicts:start -->\n| claim |") and text.endswith("<!-- verdicts:end -->\nrest\n")
+    assert "old" not in text and verdicts.short_table() in text
+    assert (tmp_path / "docs" / "experiments.md").read_text().rstrip() == verdicts.document().rstrip()
+    (tmp_path / "README.md").write_text("no block\n")
+    with pytest.raises(PaddleCNNError, match="verdicts:start"):
+        verdicts.write_docs(tmp_path)

@@ -21,6 +21,8 @@ def add_parser(subparsers) -> None:
                                      "cpu, else the experiment's logs folder); for verdicts: where to read them")
     p.add_argument("--format", choices=("table", "short", "doc"), default="table",
                    help="for verdicts: the full table (default), the README's short form, or docs/experiments.md")
+    p.add_argument("--write-docs", action="store_true",
+                   help="for verdicts: rewrite docs/experiments.md and the README's verdict table of this checkout")
     p.set_defaults(func=run)
 
 
@@ -37,6 +39,10 @@ def run(args: argparse.Namespace) -> int:
     if args.name == "verdicts":
         from ..experiments import verdicts
 
+        if args.write_docs:
+            for path in verdicts.write_docs(verdicts.results_dir().parents[2], args.scale or "cpu"):
+                print(f"wrote {path.name}")
+            return 0
         show = {"table": verdicts.verdict_table, "short": verdicts.short_table, "doc": verdicts.document}
         print(show[args.format](args.results, args.scale or "cpu"))
         return 0

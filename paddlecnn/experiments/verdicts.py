@@ -10,9 +10,11 @@ setting, why, provenance and figure); tests keep both files equal to what these 
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any, Dict, List, Optional
 
+from ..errors import PaddleCNNError
 from . import catalog
 from .report import fmt
 
@@ -106,3 +108,23 @@ def document(folder: Optional[Path] = None, scale: str = "cpu") -> str:
                   f"{prov['total_minutes']:.1f} training minutes",
                   f"- figure: [{done['figure']}](../notebooks/results/experiments/{done['figure']})", ""]
     return "\n".join(parts)
+
+
+README_BLOCK = re.compile(r"(<!-- verdicts:start -->\n).*?(\n?<!-- verdicts:end -->)", re.S)
+
+
+def write_docs(checkout: Path, scale: str = "cpu") -> List[Path]:
+    """Rewrite ``docs/experiments.md`` and the README's verdict block of ``checkout`` from the committed
+    results (``python -m paddlecnn experiment verdicts --write-docs``); returns the files written."""
+    from ..io import atomic_write
+
+    checkout = Path(checkout)
+    doc, readme = checkout / "docs" / "experiments.md", checkout / "README.md"
+    atomic_write(doc, (document(scale=scale) + "\n").encode("utf-8"))
+    text = readme.read_text(encoding="utf-8")
+    if not README_BLOCK.search(text):
+        raise PaddleCNNError(f"{readme}: no <!-- verdicts:start --> ... <!-- verdicts:end --> block to fill")
+    block = short_table(scale=scale)
+    atomic_write(readme, README_BLOCK.sub(lambda m: m.group(1) + block + "\n" + m.group(2).lstrip("\n"),
+                                          text).encode("utf-8"))
+    return [doc, readme]
