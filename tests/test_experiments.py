@@ -187,6 +187,7 @@ def test_cli_trick_series_quick_writes_results_with_provenance(tmp_path):
     assert (tmp_path / "trick-series" / "quick" / results["figure"]).is_file()
     # every run's per-epoch curves travel in the results file (lessons plot them without the run folders)
     assert list(results["curves"]) == [r.label for r in exp.runs]
+    assert results["setting"]["num_classes"] == 16          # shapes16
     sigmoid = results["curves"]["sigmoid"][0]
     assert sigmoid["epoch"] == [1] and sigmoid["eval_acc"][0] == pytest.approx(
         runner.metric_values(exp, "sigmoid", "final_eval_acc", "quick", tmp_path, 1)[0])

@@ -1,7 +1,7 @@
 """An experiment's results file: the claims' numbers and verdicts, provenance, a markdown table, a figure.
 
-``<name>-<scale>.json`` holds ``experiment``, ``scale``, ``setting`` (data, recipe, overrides,
-seeds, why), ``provenance`` (command, git commit, paddle version, device, CPU model, UTC
+``<name>-<scale>.json`` holds ``experiment``, ``scale``, ``setting`` (data, its number of classes,
+recipe, overrides, seeds, why), ``provenance`` (command, git commit, paddle version, device, CPU model, UTC
 date, minutes per run and in total) and ``claims`` (per claim: its comparison, per run
 reference the mean, spread and per-seed values, the effect, the verdict and its reason);
 ``table`` is the same as markdown, also written to ``<name>-<scale>.md``. ``figure`` names

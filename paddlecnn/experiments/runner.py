@@ -59,6 +59,7 @@ def run_experiment(name: str, scale: str = "quick", logs: Optional[str] = None, 
     claims = [judge_claim(exp, c, scale, root, n) for c in exp.claims]
     results = report.build(exp, scale, setting, n, claims, minutes, command or _command(name, scale, logs, seeds))
     results["curves"] = curves(exp, scale, root, n)
+    results["setting"]["num_classes"] = num_classes(exp, exp.runs[0].label, scale, root)
     out = Path(results_dir) if results_dir else default_results_dir(root, name, scale)
     report.write(results, out)
     say(results["table"])
