@@ -172,6 +172,18 @@ def plot_panels(panels: Mapping[str, Mapping[str, Union[Curve, Sequence[Curve]]]
     return fig
 
 
+def in_panels(curves: Mapping[str, Any], title: Optional[str] = None) -> Dict[str, Dict[str, Any]]:
+    """``curves`` split into panels of at most :data:`MAX_CURVES` for :func:`plot_panels`, titled
+    ``title`` (``title (k/n)`` when there are several)."""
+    items = list(curves.items())
+    groups = [dict(items[i:i + MAX_CURVES]) for i in range(0, len(items), MAX_CURVES)]
+    panels = {}
+    for k, group in enumerate(groups):
+        part = f" ({k + 1}/{len(groups)})" if len(groups) > 1 else ""
+        panels[f"{title or 'runs'}{part}" if (title or part) else ""] = group
+    return panels
+
+
 def legend_labels(fig) -> List[str]:
     """Every legend entry of ``fig`` (what the tests check: labels say what changed, not a folder name)."""
     return [t.get_text() for ax in fig.axes for leg in [ax.get_legend()] if leg for t in leg.get_texts()]

@@ -257,7 +257,7 @@ def plot_runs(run_dirs: Sequence[PathLike], out: Optional[PathLike] = None, titl
     """
     import matplotlib.pyplot as plt  # headless machines fall back to the Agg backend by themselves
 
-    from .plots import MAX_CURVES, plot_panels
+    from .plots import in_panels, plot_panels
 
     if not run_dirs:
         raise PaddleCNNError("plot: give at least one run folder")
@@ -265,13 +265,7 @@ def plot_runs(run_dirs: Sequence[PathLike], out: Optional[PathLike] = None, titl
         raise PaddleCNNError(f"plot: {len(labels)} labels for {len(run_dirs)} runs; give one label per run")
     histories = [load_history(d) for d in run_dirs]
     names = list(labels) if labels is not None else [Path(h.run_dir).name for h in histories]
-    curves = list(zip(names, histories))
-    # More than MAX_CURVES runs: small multiples of at most MAX_CURVES each, so colours stay distinct.
-    groups = [dict(curves[i:i + MAX_CURVES]) for i in range(0, len(curves), MAX_CURVES)]
-    panels = {}
-    for k, group in enumerate(groups):
-        part = f" ({k + 1}/{len(groups)})" if len(groups) > 1 else ""
-        panels[f"{title or 'runs'}{part}" if (title or part) else ""] = group
+    panels = in_panels(dict(zip(names, histories)), title)
     if out is None:
         out = (Path(run_dirs[0]) / "curves.png" if len(run_dirs) == 1
                else _shared_folder(run_dirs) / f"runs-{time.strftime('%Y%m%d-%H%M%S')}.png")

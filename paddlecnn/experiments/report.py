@@ -16,7 +16,7 @@ import platform
 import subprocess
 import time
 from pathlib import Path
-from typing import Any, Dict, List, Sequence
+from typing import Any, Dict, List
 
 from .catalog import Experiment, Setting
 
@@ -112,31 +112,23 @@ def write_json(path: Path, data: Dict[str, Any]) -> Path:
     return Path(path)
 
 
-def write(results: Dict[str, Any], out: Path, figure_runs: Sequence[Path] = ()) -> Path:
+def write(results: Dict[str, Any], out: Path) -> Path:
     """``<out>/<name>-<scale>.json``, ``.md`` and ``.png``; returns the JSON's path.
 
-    The figure draws ``results["curves"]`` (every run labelled by its run label, the mean over
-    seeds with a min-max band; small multiples of at most six runs); without curves, the seed-0
-    run folders in ``figure_runs``.
+    The figure draws ``results["curves"]``: every run labelled by its run label, the mean over
+    seeds with a min-max band, small multiples of at most six runs.
     """
     import matplotlib.pyplot as plt
 
     from ..io import atomic_write
-    from ..plots import MAX_CURVES, plot_panels
-    from ..runlog import plot_runs
+    from ..plots import in_panels, plot_panels
 
     stem = f"{results['experiment']}-{results['scale']}"
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     figure = out / f"{stem}.png"
-    curves = list((results.get("curves") or {}).items())
-    if curves:
-        groups = [dict(curves[i:i + MAX_CURVES]) for i in range(0, len(curves), MAX_CURVES)]
-        title = f"{results['experiment']} ({results['scale']} scale)"
-        panels = {(f"{title}, {k + 1}/{len(groups)}" if len(groups) > 1 else title): g for k, g in enumerate(groups)}
-        plt.close(plot_panels(panels, out=figure))
-    else:
-        plot_runs([str(r) for r in dict.fromkeys(figure_runs)], out=str(figure), title=stem)
+    plt.close(plot_panels(in_panels(results["curves"], f"{results['experiment']} ({results['scale']} scale)"),
+                          out=figure))
     results["figure"] = figure.name
     atomic_write(out / f"{stem}.md", (results["table"] + "\n").encode("utf-8"))
     return write_json(out / f"{stem}.json", results)
