@@ -43,6 +43,7 @@ import paddlecnn.runtime  # noqa: E402,F401  (threads and the MKL path before pa
 import paddle  # noqa: E402
 
 WATCHED = ("logs", "notebooks", "tests/fixtures")     # folders whose files the tests must not touch
+collect_ignore = ["notebooks/zh"]   # the Chinese edition: generated twins of the lessons, checked by tests/test_zh_edition.py
 IGNORED = {"__pycache__", ".ipynb_checkpoints", ".pytest_cache"}
 
 

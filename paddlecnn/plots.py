@@ -28,6 +28,7 @@ import re
 import numpy as np
 
 from .errors import PaddleCNNError
+from .plot_words import word
 
 MAX_CURVES = 6      # per panel: more than this and the colours cannot be told apart
 SPIKE = 10.0        # a loss this many times the median loss makes the loss axis logarithmic
@@ -75,7 +76,7 @@ def _draw(ax_loss, ax_acc, curves: Mapping[str, Union[Curve, Sequence[Curve]]], 
         many = isinstance(curve, (list, tuple))
         mean, low, high = seed_band(curve if many else [curve])
         colour = colours[i % len(colours)]
-        suffix = f" (mean of {len(curve)} seeds)" if many and len(curve) > 1 else ""
+        suffix = f" ({word('seeds', n=len(curve))})" if many and len(curve) > 1 else ""
         for ax, key in ((ax_loss, "loss"), (ax_acc, "acc")):
             for part, style, on in (("train", "-", training), ("eval", "--", evaluation)):
                 y = mean[f"{part}_{key}"]
@@ -101,17 +102,17 @@ def _style(ax_loss, ax_acc, title: Optional[str]) -> None:
         else:
             ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.grid(alpha=0.3)
-    ax_acc.set_xlabel("epoch")
-    ax_loss.set_ylabel("cross-entropy loss")
-    ax_acc.set_ylabel("top-1 accuracy")
+    ax_acc.set_xlabel(word("epoch"))
+    ax_loss.set_ylabel(word("loss_axis"))
+    ax_acc.set_ylabel(word("accuracy_axis"))
     ax_acc.set_ylim(0, 1)
     losses = np.concatenate([line.get_ydata() for line in ax_loss.get_lines()] or [np.array([np.nan])])
     losses = losses[np.isfinite(losses) & (losses > 0)]
     if losses.size and losses.max() > SPIKE * np.median(losses):
         ax_loss.set_yscale("log")
-        ax_loss.set_ylabel("cross-entropy loss (log scale)")
-    ax_loss.set_title(f"{title}: loss" if title else "loss")
-    ax_acc.set_title(f"{title}: accuracy" if title else "accuracy")
+        ax_loss.set_ylabel(f"{word('loss_axis')} ({word('log_scale')})")
+    ax_loss.set_title(f"{title}: {word('loss')}" if title else word("loss"))
+    ax_acc.set_title(f"{title}: {word('accuracy')}" if title else word("accuracy"))
 
 
 def _check(curves: Mapping[str, Any], where: str) -> None:
@@ -129,9 +130,9 @@ def _legend(ax, ncol: int) -> None:
     handles, labels = ax.get_legend_handles_labels()
     drawn = {line.get_linestyle() for line in ax.get_lines()}
     if drawn >= {"-", "--"}:                 # both kinds on the panel: say which is which
-        for style, name in (("-", "training"), ("--", "evaluation")):
+        for style, name, look in (("-", "training", "solid"), ("--", "evaluation", "dashed")):
             handles.append(Line2D([], [], color="grey", linestyle=style))
-            labels.append(f"{name} ({'solid' if style == '-' else 'dashed'})")
+            labels.append(f"{word(name)} ({word(look)})")
     ax.legend(handles, labels, loc="upper center", bbox_to_anchor=(0.5, -0.22), fontsize=8, ncol=ncol,
               frameon=False)
 
