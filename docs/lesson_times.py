@@ -9,7 +9,7 @@ The README's lessons table shows these minutes, rounded to one decimal; tests/te
 that the table and the notebooks agree. After re-executing notebooks, print the new values with
 
     python docs/lesson_times.py            # one line per lesson: number, minutes, file
-    python docs/lesson_times.py --readme   # rewrite the minutes column of README.md's lessons table
+    python docs/lesson_times.py --readme   # rewrite the minutes column of README.md's (and README.zh.md's) table
 """
 from __future__ import annotations
 
@@ -23,6 +23,8 @@ from typing import Dict, Optional
 ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOKS = ROOT / "notebooks"
 README = ROOT / "README.md"
+README_ZH = ROOT / "README.zh.md"      # the Chinese README's lessons table, same rows, its words for the two phrases
+ZH_WORDS = {"quick run only": "仅快速运行", "not executed": "未执行"}
 # A row of the README's lessons table: | 02 | [title](notebooks/02_lenet.ipynb) | what you learn | 2.5 |
 ROW = re.compile(r"^\| (\d\d) \| (.*) \| ([^|]*) \|\s*$")
 
@@ -105,6 +107,9 @@ def main(argv=None) -> int:
     minutes = measured()
     if "--readme" in argv:
         README.write_text(rewrite_readme(README.read_text(encoding="utf-8"), minutes), encoding="utf-8")
+        if README_ZH.is_file():
+            zh = {number: ZH_WORDS.get(value, value) for number, value in minutes.items()}
+            README_ZH.write_text(rewrite_readme(README_ZH.read_text(encoding="utf-8"), zh), encoding="utf-8")
     for number, path in lesson_notebooks().items():
         print(f"{number}  {minutes[number]:>12}  {path.relative_to(ROOT)}")
     total = sum(m for m in (executed_minutes(p) for p in lesson_notebooks().values()) if m is not None)

@@ -295,3 +295,24 @@ def test_write_docs_fills_the_readme_block_and_the_docs_page(tmp_path):
     (tmp_path / "README.md").write_text("no block\n")
     with pytest.raises(PaddleCNNError, match="verdicts:start"):
         verdicts.write_docs(tmp_path)
+
+
+def test_every_claim_has_its_chinese_words_and_the_chinese_table_uses_them(tmp_path):
+    from paddlecnn.experiments import words_zh
+
+    ids = [c.id for e in catalog.EXPERIMENTS.values() for c in e.claims]
+    assert sorted(words_zh.CLAIMS) == sorted(ids), "give each claim of the catalog one Chinese sentence"
+    assert {c.source for e in catalog.EXPERIMENTS.values() for c in e.claims} <= set(words_zh.SOURCES)
+    zh = verdicts.short_table(tmp_path, language="zh").splitlines()
+    assert zh[0].startswith("| 结论 | 来源 |") and len(zh) == 2 + len(ids)
+    assert zh[2] == f"| {words_zh.CLAIMS[ids[0]]} | 飞桨教程 | - | 尚未运行 |"
+
+
+def test_write_docs_fills_readme_zh_too_when_it_exists(tmp_path):
+    (tmp_path / "docs").mkdir()
+    for name in ("README.md", "README.zh.md"):
+        (tmp_path / name).write_text("intro\n<!-- verdicts:start -->\nold\n<!-- verdicts:end -->\n", encoding="utf-8")
+    written = verdicts.write_docs(tmp_path)
+    assert [p.name for p in written] == ["experiments.md", "README.md", "README.zh.md"]
+    assert verdicts.short_table(language="zh") in (tmp_path / "README.zh.md").read_text(encoding="utf-8")
+    assert "| 结论 |" not in (tmp_path / "README.md").read_text(encoding="utf-8")

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any, Dict, List, Optional
 
 from ..errors import PaddleCNNError
-from . import catalog
+from . import catalog, words_zh
 from .report import fmt
 
 SHORT_HEADER = "| claim | source | our numbers (mean ± spread, seeds) | verdict |\n|---|---|---|---|"
@@ -53,12 +53,14 @@ def rows(folder: Optional[Path] = None, scale: str = "cpu") -> List[Dict[str, st
         for claim in exp.claims:
             entry = by_id.get(claim.id)
             if entry is None:
-                out.append({"claim": claim.text, "source": claim.source, "setting": exp.setting(scale).describe(),
+                out.append({"id": claim.id, "claim": claim.text, "source": claim.source,
+                            "setting": exp.setting(scale).describe(),
                             "numbers": "-", "verdict": NOT_RUN, "figure": "-"})
                 continue
             seeds = entry["seeds"]
             verdict = entry["verdict"] + (f" ({entry['reason']})" if entry.get("reason") else "")
-            out.append({"claim": claim.text, "source": claim.source, "setting": done["setting"]["described"],
+            out.append({"id": claim.id, "claim": claim.text, "source": claim.source,
+                        "setting": done["setting"]["described"],
                         "numbers": f"{entry['metric']}: {fmt(entry)} ({seeds} seed{'s' if seeds > 1 else ''})",
                         "verdict": verdict, "figure": done.get("figure") or "-"})
     return out
@@ -73,11 +75,18 @@ def verdict_table(folder: Optional[Path] = None, scale: str = "cpu") -> str:
     return "\n".join(lines)
 
 
-def short_table(folder: Optional[Path] = None, scale: str = "cpu") -> str:
-    """The README's short verdict table: claim | source | our numbers | verdict (reasons left to the docs)."""
-    lines = [SHORT_HEADER]
+def short_table(folder: Optional[Path] = None, scale: str = "cpu", language: str = "en") -> str:
+    """The README's short verdict table: claim | source | our numbers | verdict (reasons left to the docs).
+
+    ``language="zh"``: README.zh.md's, with the claims, sources and verdicts of :mod:`.words_zh`.
+    """
+    zh = language == "zh"
+    lines = [words_zh.SHORT_HEADER if zh else SHORT_HEADER]
     for r in rows(folder, scale):
-        lines.append(f"| {r['claim']} | {r['source']} | {r['numbers']} | {r['verdict'].split(' (')[0]} |")
+        claim, source, verdict = r["claim"], r["source"], r["verdict"].split(" (")[0]
+        if zh:
+            claim, source, verdict = words_zh.CLAIMS[r["id"]], words_zh.SOURCES[source], words_zh.VERDICTS[verdict]
+        lines.append(f"| {claim} | {source} | {r['numbers']} | {verdict} |")
     return "\n".join(lines)
 
 
@@ -113,18 +122,28 @@ def document(folder: Optional[Path] = None, scale: str = "cpu") -> str:
 README_BLOCK = re.compile(r"(<!-- verdicts:start -->\n).*?(\n?<!-- verdicts:end -->)", re.S)
 
 
+READMES = {"README.md": "en", "README.zh.md": "zh"}     # the Chinese one only when it exists
+
+
 def write_docs(checkout: Path, scale: str = "cpu") -> List[Path]:
-    """Rewrite ``docs/experiments.md`` and the README's verdict block of ``checkout`` from the committed
-    results (``python -m paddlecnn experiment verdicts --write-docs``); returns the files written."""
+    """Rewrite ``docs/experiments.md`` and the verdict blocks of ``checkout``'s README.md and README.zh.md
+    from the committed results (``python -m paddlecnn experiment verdicts --write-docs``); returns the files
+    written."""
     from ..io import atomic_write
 
     checkout = Path(checkout)
-    doc, readme = checkout / "docs" / "experiments.md", checkout / "README.md"
+    doc = checkout / "docs" / "experiments.md"
     atomic_write(doc, (document(scale=scale) + "\n").encode("utf-8"))
-    text = readme.read_text(encoding="utf-8")
-    if not README_BLOCK.search(text):
-        raise PaddleCNNError(f"{readme}: no <!-- verdicts:start --> ... <!-- verdicts:end --> block to fill")
-    block = short_table(scale=scale)
-    atomic_write(readme, README_BLOCK.sub(lambda m: m.group(1) + block + "\n" + m.group(2).lstrip("\n"),
-                                          text).encode("utf-8"))
-    return [doc, readme]
+    written = [doc]
+    for name, language in READMES.items():
+        readme = checkout / name
+        if language != "en" and not readme.is_file():
+            continue
+        text = readme.read_text(encoding="utf-8")
+        if not README_BLOCK.search(text):
+            raise PaddleCNNError(f"{readme}: no <!-- verdicts:start --> ... <!-- verdicts:end --> block to fill")
+        block = short_table(scale=scale, language=language)
+        atomic_write(readme, README_BLOCK.sub(lambda m: m.group(1) + block + "\n" + m.group(2).lstrip("\n"),
+                                              text).encode("utf-8"))
+        written.append(readme)
+    return written
