@@ -42,13 +42,13 @@ from .spec import (ALEXNET, CHAPTER, KINDS, METRICS, QUICK, SCALES, TUTORIAL, VG
 # ------------------------------------------------------------------------ cpu settings
 # Probed on 2026-11-28 (AMD EPYC, 640 images, seed 0): on shapes16's silhouettes no network without BN left
 # chance in 10 epochs under any recipe tried (Momentum 0.001 or 0.01, Adam 0.001, batch 16 or 32); on
-# animals10's photos AlexNet, VGG13 and GoogLeNet reached 47%, 47% and 36% eval top-1 in 8 epochs with the
+# animals10's animal silhouettes AlexNet, VGG13 and GoogLeNet reached 47%, 47% and 36% eval top-1 in 8 epochs with the
 # tutorial's Momentum 0.001. The papers' SGD 0.01 (set for batch 128-256) left AlexNet and VGG11 at chance at
 # batch 16-32; scaled linearly to batch 32 (lr * 32 / their batch) VGG11 learns. So the no-BN experiments
 # run on animals10, and the papers' learning rates are scaled to the batch.
 _TUTORIAL_CPU = Setting(
     "animals10", "tutorial", {"input_size": 64, "width": 0.25, "subset": 640, "epoch_num": 15}, 3,
-    why="the tutorial's optimizer (Momentum 0.001, batch 32) and no augmentation; animals10's photos, because on "
+    why="the tutorial's optimizer (Momentum 0.001, batch 32) and no augmentation; animals10's animal silhouettes, because on "
         "shapes16 no network without BN left chance in a CPU budget; 640 images (64 a class) for 15 epochs so "
         "VGG can over-fit and the slow starters show; 64 px keeps GoogLeNet's last maps 2x2; 3 seeds")
 _ALEXNET_CPU = Setting(
