@@ -112,6 +112,8 @@ def test_history_metrics_from_records():
     m = runner.history_metric
     assert m(records, "best_eval_acc") == 0.55 and m(records, "min_eval_loss") == 1.5
     assert m(records, "gap") == pytest.approx(0.35)
+    assert m(records, "eval_loss_rise") == pytest.approx(0.2)               # 1.7 at the end, 1.5 at best
+    assert m(records[:2], "eval_loss_rise") == 0.0                           # still falling: no rise
     assert m(records, "epochs_to:0.5") == 2.0 and m(records, "epochs_to:0.05") == 4.0   # never: epochs + 1
     assert m(records, "lift") == pytest.approx(0.15)
 

@@ -186,6 +186,9 @@ def history_metric(records: Sequence[Dict[str, Any]], metric: str) -> float:
     if name == "min_eval_loss":
         losses = [r["eval_loss"] for r in records if r.get("eval_loss") is not None]
         return min(losses) if losses else math.nan
+    if name == "eval_loss_rise":
+        losses = [r["eval_loss"] for r in records if r.get("eval_loss") is not None]
+        return float(losses[-1] - min(losses)) if losses else math.nan
     if name == "gap":
         last = records[-1]
         return float(last["train_acc"]) - float(last["eval_acc"]) if last.get("eval_acc") is not None else math.nan

@@ -15,8 +15,8 @@ from ..errors import PaddleCNNError
 TUTORIAL, ALEXNET, VGG, CHAPTER = ("the PaddlePaddle tutorial", "the AlexNet paper", "the VGG paper",
                                    "the VGG16-on-ImageNet chapter")
 SCALES = ("quick", "cpu", "paper")
-METRICS = ("best_eval_acc", "final_eval_acc", "final_train_acc", "min_eval_loss", "gap", "epochs_to", "lift",
-           "test")
+METRICS = ("best_eval_acc", "final_eval_acc", "final_train_acc", "min_eval_loss", "eval_loss_rise", "gap",
+           "epochs_to", "lift", "test")
 KINDS = ("greater", "order", "largest", "no_gain", "below", "below_chance", "above", "ratio")
 # The quick scale: seconds per run (tests and CI).
 QUICK = {"subset": 64, "eval_subset": 32, "epoch_num": 1, "width": 0.125, "batch_size": 16}
