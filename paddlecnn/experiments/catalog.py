@@ -174,8 +174,13 @@ def _alexnet() -> List[Experiment]:
     drop = Experiment(
         "alexnet-dropout", "the paper's AlexNet with and without dropout in fc6/fc7",
         (base, Run("no_dropout", "alexnet_paper", {"model_options": {"dropout": 0.0}})),
-        (Claim("alexnet-dropout", "dropout curbs over-fitting", ALEXNET, _greater("gap", "paper", "no_dropout"),
-               "without dropout: substantial over-fitting"),),
+        # Over-fitting measured in evaluation mode (the eval loss turning up): a train accuracy measured with
+        # dropout on would make the dropout run look less over-fitted by construction.
+        (Claim("alexnet-dropout", "dropout curbs over-fitting", ALEXNET,
+               _greater("eval_loss_rise", "paper", "no_dropout"), "without dropout: substantial over-fitting",
+               cpu_limit="with the paper's augmentation neither network over-fits in the CPU budget (15 epochs of 640 "
+                         "images: the eval loss of both still falls, training top-1 35-60%), so there is no "
+                         "over-fitting for dropout to curb; it needs the paper's long training"),),
         _ALEXNET_CPU, "alexnet-paper")
     pca = Experiment(
         "alexnet-pca-lighting", "the paper's crops and flips with and without PCA lighting",
