@@ -318,3 +318,20 @@ def test_write_docs_fills_readme_zh_too_when_it_exists(tmp_path):
     assert [p.name for p in written] == ["experiments.md", "README.md", "README.zh.md"]
     assert verdicts.short_table(language="zh") in (tmp_path / "README.zh.md").read_text(encoding="utf-8")
     assert "| 结论 |" not in (tmp_path / "README.md").read_text(encoding="utf-8")
+
+
+def test_a_diverged_run_is_an_outcome_scored_at_chance(tmp_path):
+    """A run whose loss became NaN/Inf leaves diverged.json; it counts as finished, scores chance, and the
+    claim's reason says so (the VGG paper's init at the chapter's learning rate does this on a CPU)."""
+    exp, claim = catalog.claim("chapter-prelu-trains")
+    for k in range(3):
+        _fake_history(runner.run_folder(tmp_path, "vgg16-chapter", "cpu", "prelu", k), [0.3, 0.4 + k / 100])
+        folder = runner.run_folder(tmp_path, "vgg16-chapter", "cpu", "paper_init", k)
+        folder.mkdir(parents=True)
+        (folder / "config.json").write_text(json.dumps({"data_info": {"num_classes": 10}}))
+        (folder / runner.DIVERGED).write_text(json.dumps({"message": "loss became NaN/Inf at epoch 1, step 3"}))
+        assert runner.run_status(folder, 10) == "finished" and runner.run_records(folder) == []
+    entry = runner.judge_claim(exp, claim, "cpu", tmp_path, 3)
+    assert entry["values"]["paper_init"]["per_seed"] == [0.1, 0.1, 0.1]
+    assert entry["verdict"] == "reproduced"
+    assert "paper_init diverged (loss NaN/Inf) in 3 of 3 seeds: scored at chance" in entry["reason"]

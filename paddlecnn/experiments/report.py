@@ -127,8 +127,10 @@ def write(results: Dict[str, Any], out: Path) -> Path:
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     figure = out / f"{stem}.png"
-    plt.close(plot_panels(in_panels(results["curves"], f"{results['experiment']} ({results['scale']} scale)"),
-                          out=figure))
+    # A run whose every seed diverged in its first epoch has no curve: it is left out (the table says why).
+    drawn = {label: seeds for label, seeds in results["curves"].items()
+             if any(len(seed.get("epoch", [])) for seed in seeds)}
+    plt.close(plot_panels(in_panels(drawn, f"{results['experiment']} ({results['scale']} scale)"), out=figure))
     results["figure"] = figure.name
     atomic_write(out / f"{stem}.md", (results["table"] + "\n").encode("utf-8"))
     return write_json(out / f"{stem}.json", results)

@@ -18,6 +18,7 @@ with its numbers; a claim no model can test yet (``Claim.blocked``) "not testabl
 """
 from __future__ import annotations
 
+import json
 import math
 from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
@@ -25,11 +26,13 @@ from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 import numpy as np
 
 from .. import paths
+from ..engine.jobs import TrainingDiverged
 from ..errors import PaddleCNNError
 from . import catalog, report
 from .catalog import Claim, Experiment, Run, Setting
 
 TESTS_FILE = "experiment-tests.json"
+DIVERGED = "diverged.json"          # in a run folder whose loss became NaN/Inf: the error message
 REPRODUCED, NOT_REPRODUCED, NOT_ON_CPU, BLOCKED = ("reproduced", "not reproduced", "not testable on a CPU",
                                                    "not testable yet")
 
@@ -79,7 +82,7 @@ def curves(exp: Experiment, scale: str, root: Path, n: int) -> Dict[str, List[Di
         home, _ = catalog.resolve_run(exp, run.label)
         per_seed = []
         for k in range(n):
-            records = load_history(run_folder(root, home.name, scale, run.label, k)).records
+            records = run_records(run_folder(root, home.name, scale, run.label, k))
             per_seed.append({key: [report.finite(r.get(key)) for r in records] for key in ("epoch",) + CURVE_KEYS})
         out[run.label] = per_seed
     return out
@@ -143,6 +146,8 @@ def run_status(folder: Path, epochs: int) -> str:
     from ..checkpoint import latest_checkpoint
     from ..runlog import load_history
 
+    if (folder / DIVERGED).is_file():
+        return "finished"            # diverged: a result too (its loss became NaN/Inf); see ensure_run
     if (folder / "history.json").is_file():
         history = load_history(folder)
         if len(history) >= epochs or history.stopped_early:
@@ -161,13 +166,32 @@ def ensure_run(folder: Path, run: Run, setting: Setting, seed: int, say: Callabl
     if status != "finished":
         say(f"{'resuming' if status == 'interrupted' else 'training'} {folder}")
         folder.parent.mkdir(parents=True, exist_ok=True)
-        if status == "interrupted":
-            history = paddlecnn.train(model=run.model, resume=str(folder), epoch_num=epochs, quiet=True)
-        else:
-            history = paddlecnn.train(model=run.model, run_dir=str(folder), **options)
+        try:
+            if status == "interrupted":
+                history = paddlecnn.train(model=run.model, resume=str(folder), epoch_num=epochs, quiet=True)
+            else:
+                history = paddlecnn.train(model=run.model, run_dir=str(folder), **options)
+        except TrainingDiverged as exc:  # an outcome, not a crash: the network does not train in this setting
+            (folder / DIVERGED).write_text(json.dumps({"message": str(exc)}) + "\n", encoding="utf-8")
+            say(f"{folder} diverged: {exc}")
+            return 0.0
         if history.interrupted:      # Ctrl-C: the run saved a checkpoint; judging half a suite would mislead
             raise KeyboardInterrupt(f"{folder} interrupted; the same command resumes it")
-    return sum(float(r.get("epoch_time") or 0.0) for r in load_history(folder)) / 60.0
+    return sum(float(r.get("epoch_time") or 0.0) for r in run_records(folder)) / 60.0
+
+
+def run_records(folder: Path) -> List[Dict[str, Any]]:
+    """A run's per-epoch records; those before the divergence for a diverged run (maybe none)."""
+    from ..runlog import load_history
+
+    if (folder / DIVERGED).is_file() and not (folder / "history.json").is_file():
+        return []
+    return load_history(folder).records
+
+
+def diverged(folder: Path) -> bool:
+    """True when the run's loss or weights became NaN/Inf (``ensure_run`` wrote :data:`DIVERGED`)."""
+    return (folder / DIVERGED).is_file()
 
 
 # ------------------------------------------------------------------ metrics
@@ -221,19 +245,36 @@ def metric_values(exp: Experiment, ref: str, metric: str, scale: str, root: Path
             folders.append(run_folder(root, home.name, scale, run.label, k))
             setting = setting or home.setting(scale)
             epochs = epochs or planned_epochs(train_options(run, setting, k))
-        if metric == "test":
+        if any(diverged(f) for f in folders):
+            values.append(diverged_value(folders[0], metric, epochs))
+        elif metric == "test":
             values.append(test_top1(folders, method or "center", setting))
         else:   # the planned epochs only: a run trained longer by hand is judged as planned
             values.append(history_metric(load_history(folders[0]).records[:epochs], metric))
     return values
 
 
+def diverged_value(folder: Path, metric: str, epochs: int) -> float:
+    """A diverged run's metric: accuracies it ends with are chance (its weights are NaN); its best eval
+    top-1 is the best of the epochs before the divergence, at least chance; other metrics are undefined."""
+    chance = 1.0 / _classes(folder)
+    name = metric.partition(":")[0]
+    if name == "best_eval_acc":
+        best = history_metric(run_records(folder)[:epochs], metric)
+        return chance if math.isnan(best) else max(best, chance)
+    if name in ("final_eval_acc", "test"):
+        return chance
+    return math.nan
+
+
 def num_classes(exp: Experiment, label: str, scale: str, root: Path) -> int:
     """The number of classes run ``label`` (seed 0) trained on, from its run folder's config.json."""
-    import json
-
     home, run = catalog.resolve_run(exp, label)
-    config = run_folder(root, home.name, scale, run.label, 0) / "config.json"
+    return _classes(run_folder(root, home.name, scale, run.label, 0))
+
+
+def _classes(folder: Path) -> int:
+    config = folder / "config.json"
     try:
         return int(json.loads(config.read_text(encoding="utf-8"))["data_info"]["num_classes"])
     except (OSError, ValueError, KeyError, TypeError):
@@ -324,9 +365,23 @@ def judge_claim(exp: Experiment, claim: Claim, scale: str, root: Path, n: int) -
     verdict, reason = (REPRODUCED if met else NOT_REPRODUCED), ""
     if scale == "cpu" and claim.cpu_limit:
         verdict, reason = NOT_ON_CPU, claim.cpu_limit
+    notes = diverged_notes(exp, cmp.runs, scale, root, n)
+    reason = "; ".join(x for x in [reason] + notes if x)
     summary = {r: {"mean": float(np.mean(x)), "spread": spread_of(x), "per_seed": [float(y) for y in x]}
                for r, x in values.items()}
     return dict(entry, values=summary, effect=effect, verdict=verdict, reason=reason)
+
+
+def diverged_notes(exp: Experiment, refs: Sequence[str], scale: str, root: Path, n: int) -> List[str]:
+    """One note per run reference with diverged seeds, e.g. "paper_init diverged (loss NaN/Inf) in 3 of 3 seeds"."""
+    notes = []
+    for ref in refs:
+        labels = ref.partition("@")[0].split("+")
+        count = sum(any(diverged(run_folder(root, catalog.resolve_run(exp, label)[0].name, scale, label, k))
+                        for label in labels) for k in range(n))
+        if count:
+            notes.append(f"{ref} diverged (loss NaN/Inf) in {count} of {n} seeds: scored at chance")
+    return notes
 
 
 def _command(name: str, scale: str, logs: Optional[str], seeds: Optional[int]) -> str:
