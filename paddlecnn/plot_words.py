@@ -8,6 +8,7 @@ downloaded) in matplotlib's font list for this process, without touching matplot
 """
 from __future__ import annotations
 
+import functools
 import os
 from pathlib import Path
 from typing import Optional
@@ -65,15 +66,23 @@ def cjk_font_path() -> Path:
     return path
 
 
-def use_cjk_font() -> str:
-    """Put Noto Sans CJK SC first in matplotlib's sans-serif list (this process only); returns its name."""
-    import matplotlib
+@functools.lru_cache(maxsize=None)
+def _registered_cjk_font() -> str:
+    """Register the font file with matplotlib once per process (reading a 16 MB font is not free)."""
     from matplotlib import font_manager
 
     path = cjk_font_path()
     name = font_manager.FontProperties(fname=str(path)).get_name()
     if name not in {f.name for f in font_manager.fontManager.ttflist}:
         font_manager.fontManager.addfont(str(path))
+    return name
+
+
+def use_cjk_font() -> str:
+    """Put Noto Sans CJK SC first in matplotlib's sans-serif list (this process only); returns its name."""
+    import matplotlib
+
+    name = _registered_cjk_font()
     families = matplotlib.rcParams["font.sans-serif"]
     if not families or families[0] != name:
         matplotlib.rcParams["font.sans-serif"] = [name] + [f for f in families if f != name]

@@ -146,7 +146,7 @@ def run_status(folder: Path, epochs: int) -> str:
     from ..checkpoint import latest_checkpoint
     from ..runlog import load_history
 
-    if (folder / DIVERGED).is_file():
+    if diverged(folder):
         return "finished"            # diverged: a result too (its loss became NaN/Inf); see ensure_run
     if (folder / "history.json").is_file():
         history = load_history(folder)
@@ -184,7 +184,7 @@ def run_records(folder: Path) -> List[Dict[str, Any]]:
     """A run's per-epoch records; those before the divergence for a diverged run (maybe none)."""
     from ..runlog import load_history
 
-    if (folder / DIVERGED).is_file() and not (folder / "history.json").is_file():
+    if diverged(folder) and not (folder / "history.json").is_file():
         return []
     return load_history(folder).records
 
