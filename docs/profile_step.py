@@ -23,7 +23,7 @@ from paddlecnn.models import create
 
 MODELS = {"lenet5": dict(input_size=32, in_channels=1), "alexnet": dict(input_size=64),
           "vgg11": dict(input_size=64, width=0.5), "googlenet": dict(input_size=64, width=0.5),
-          "cnn_alltricks": dict(input_size=64, width=0.5)}
+          "cnn_alltricks": dict(input_size=64, width=0.5), "main": dict(input_size=64, width=0.25)}
 STEPS, TOP = 3, 8
 
 
@@ -33,6 +33,8 @@ def profile(name: str, backend: str) -> str:
     net = create(name, num_classes=NUM_CLASSES, **options)
     (onednn.enable if backend == "onednn" else fastconv.enable)(net)
     fastconv.enable_pools(net)
+    if backend == "onednn":
+        onednn.fuse_activations(net)
     x, y = synthetic_batch(32, options.get("in_channels", 3), options["input_size"])
     step = paddle_step(net, x, y, zero_grads=False)
     step(), step()

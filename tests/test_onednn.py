@@ -276,3 +276,91 @@ def test_train_says_in_one_line_why_it_falls_back(fresh_build, monkeypatch, tmp_
           eval_data=False, run_dir=tmp_path / "run", quiet=True, fastconv="onednn")
     lines = [line for line in capsys.readouterr().err.splitlines() if "oneDNN" in line]
     assert len(lines) == 1 and "no C++ compiler" in lines[0] and "FastConv2D" in lines[0]
+
+
+# Models with a ReLU (AlexNet, VGG, GoogLeNet) or LeakyReLU (the trick series) right after their convs.
+FUSED_MODELS = {"cnn_alltricks": dict(input_size=64, width=0.25), "vgg11": dict(input_size=64, width=0.25),
+                "alexnet": dict(input_size=64, width=0.5), "googlenet": dict(input_size=64, width=0.25)}
+
+
+def _twins(name: str):
+    paddle.seed(0)
+    ref = models.create(name, num_classes=10, **FUSED_MODELS[name])
+    ours = models.create(name, num_classes=10, **FUSED_MODELS[name])
+    ours.set_state_dict(ref.state_dict())
+    return ref, ours
+
+
+def _acts(net: nn.Layer) -> int:
+    return sum(type(m) in (nn.ReLU, nn.LeakyReLU) for m in net.sublayers())
+
+
+@needs_onednn
+@pytest.mark.parametrize("name", sorted(FUSED_MODELS))
+def test_fused_conv_activations_match_paddle_forward_and_gradients(name):
+    ref, ours = _twins(name)
+    onednn.enable(ours)
+    fused = onednn.fuse_activations(ours)
+    assert fused >= 5 and _acts(ours) == _acts(ref) - fused
+    ref.eval(), ours.eval()                       # no dropout: both see the same function
+    x = paddle.to_tensor(np.random.default_rng(3).standard_normal([4, 3, 64, 64]).astype("float32"))
+    y_ref, y_ours = ref(x), ours(x)
+    assert _rel(y_ours, y_ref) < 1e-4
+    g_ref = paddle.grad([(y_ref * y_ref).sum()], ref.parameters(), allow_unused=True)
+    g_ours = paddle.grad([(y_ours * y_ours).sum()], ours.parameters(), allow_unused=True)
+    compared = 0
+    for a, b in zip(g_ours, g_ref):
+        assert (a is None) == (b is None)
+        if b is not None:
+            assert _rel(a, b) < 1e-4
+            compared += 1
+    assert compared >= 2 * fused
+
+
+@needs_onednn
+def test_fusing_keeps_parameters_and_disable_gives_the_activations_back():
+    ref, ours = _twins("cnn_alltricks")
+    names = list(ours.state_dict().keys())
+    onednn.enable(ours)
+    assert onednn.fuse_activations(ours) == _acts(ref)          # every LeakyReLU here follows a conv
+    assert onednn.fuse_activations(ours) == 0                   # idempotent
+    assert list(ours.state_dict().keys()) == names
+    assert "fused_act=leaky_relu(0.02)" in repr(ours)
+    onednn.disable(ours)
+    assert _acts(ours) == _acts(ref) and repr(ours) == repr(ref)
+    assert not any(isinstance(m, (onednn.FusedAway, onednn.OneDNNConv2D)) for m in ours.sublayers())
+
+
+@needs_onednn
+def test_a_fused_conv_on_a_small_map_applies_its_activation_itself():
+    conv = nn.Conv2D(8, 8, 3, padding=1)
+    layer = onednn.OneDNNConv2D(conv, small=lambda c: c, max_pixels=9)
+    layer.act_alpha = 0.1
+    for shape in ([2, 8, 3, 3], [2, 8, 5, 5]):               # the small path and the oneDNN path
+        x = paddle.randn(shape)
+        np.testing.assert_allclose(layer(x).numpy(), nn.functional.leaky_relu(conv(x), 0.1).numpy(),
+                                   rtol=1e-5, atol=1e-5)
+
+
+@needs_onednn
+def test_short_training_with_fused_activations_matches_paddle_and_repeats_bitwise(two_threads):
+    rng = np.random.default_rng(0)
+    batches = [(rng.random((16, 3, 32, 32), dtype=np.float32), rng.integers(0, 10, 16).astype("int64"))
+               for _ in range(4)]
+
+    def net(fuse: bool):
+        paddle.seed(1)
+        m = models.create("cnn_alltricks", num_classes=10, input_size=32, width=0.125)
+        m.eval()                               # BN uses its running stats and dropout is off: a fixed function
+        if fuse:
+            onednn.enable(m)
+            assert onednn.fuse_activations(m) > 0
+        return m
+
+    ref_losses, ref_state = _train(net(False), batches)
+    (losses, state), (losses2, state2) = _train(net(True), batches), _train(net(True), batches)
+    np.testing.assert_allclose(losses, ref_losses, rtol=1e-4)
+    for k in ref_state:
+        np.testing.assert_allclose(state[k], ref_state[k], rtol=1e-3, atol=1e-5)
+        np.testing.assert_array_equal(state[k], state2[k])
+    assert losses == losses2

@@ -153,6 +153,7 @@ def _onednn_model(model: nn.Layer) -> nn.Layer:
         raise PaddleCNNError(f"oneDNN backend unavailable: {why}")
     onednn.enable(model)
     fastconv.enable_pools(model)
+    onednn.fuse_activations(model)
     return model
 
 

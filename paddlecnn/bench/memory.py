@@ -37,6 +37,8 @@ def rss_child(spec: str) -> None:
 
         (onednn.enable if backend == "onednn" else fastconv.enable)(model)
         fastconv.enable_pools(model)
+        if backend == "onednn":
+            onednn.fuse_activations(model)
     step = paddle_step(model, x, y, zero_grads=backend == "paddle")
     for _ in range(s["steps"]):
         step()

@@ -54,6 +54,7 @@ def _onednn_step(model, x: np.ndarray, y: np.ndarray):
     if not onednn.available()[0]:
         return None
     onednn.enable(model)
+    onednn.fuse_activations(model)
     return paddle_step(model, x, y, zero_grads=False)
 
 

@@ -115,8 +115,8 @@ def build_model(model, cfg: TrainConfig, train_set, saved_state) -> Tuple[paddle
 def speed_up_layers(net: paddle.nn.Layer, setting, device: str, say=print) -> Tuple[str, int, int]:
     """Swap faster CPU layers into ``net`` as ``setting`` asks; returns (backend, convs, pools swapped).
 
-    Backends (:func:`paddlecnn.accel.onednn.choose_backend`): "onednn" (oneDNN convolutions
-    + FastMaxPool2D), "fastconv" (FastConv2D + FastMaxPool2D), "paddle" (nothing swapped).
+    Backends (:func:`paddlecnn.accel.onednn.choose_backend`): "onednn" (oneDNN convolutions with
+    their ReLU/LeakyReLU fused in + FastMaxPool2D), "fastconv" (FastConv2D + FastMaxPool2D), "paddle" (nothing swapped).
     "auto" picks oneDNN on a CPU when its operators build, else FastConv2D, and nothing on a
     GPU (cuDNN is fast there). A fallback from oneDNN is said in one line.
     """
@@ -126,7 +126,9 @@ def speed_up_layers(net: paddle.nn.Layer, setting, device: str, say=print) -> Tu
     if backend != "onednn" and setting in ("auto", "onednn") and not device.startswith("gpu"):
         say(f"paddlecnn: {reason}")
     if backend == "onednn":
-        return backend, onednn.enable(net), fastconv.enable_pools(net)
+        convs, pools = onednn.enable(net), fastconv.enable_pools(net)
+        onednn.fuse_activations(net)  # each conv's ReLU/LeakyReLU runs inside it
+        return backend, convs, pools
     if backend == "fastconv":
         return backend, fastconv.enable(net), fastconv.enable_pools(net)
     return backend, 0, 0

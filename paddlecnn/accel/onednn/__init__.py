@@ -6,7 +6,9 @@ compiles a few custom operators (``csrc/*.cc``) against that library on first us
 wraps them as layers that share the parameters of paddle's:
 
 * :class:`OneDNNConv2D`: convolution forward, backward-data and backward-weights with bias;
-* :class:`OneDNNPool2D`: max pooling (with oneDNN's workspace) and average pooling.
+* :class:`OneDNNPool2D`: max pooling (with oneDNN's workspace) and average pooling;
+* :func:`fuse_activations`: a ReLU/LeakyReLU after a conv runs inside it (a post-op), its
+  backward on all cores.
 
 ``available()`` says whether the operators could be built here, and why not;
 :func:`choose_backend` turns ``train(fastconv=...)``'s setting into a backend.
@@ -16,8 +18,8 @@ wraps them as layers that share the parameters of paddle's:
 >>> onednn.maybe_enable(net, ok)                    # doctest: +SKIP
 """
 from .build import available, reset
-from .layers import OneDNNConv2D, OneDNNPool2D, conv_eligible, pool_eligible
-from .swap import choose_backend, disable, enable, enable_pools, maybe_enable
+from .layers import FusedAway, OneDNNConv2D, OneDNNPool2D, conv_eligible, pool_eligible
+from .swap import choose_backend, disable, enable, enable_pools, fuse_activations, maybe_enable
 
-__all__ = ["available", "reset", "OneDNNConv2D", "OneDNNPool2D", "conv_eligible", "pool_eligible",
-           "choose_backend", "enable", "enable_pools", "disable", "maybe_enable"]
+__all__ = ["available", "reset", "FusedAway", "OneDNNConv2D", "OneDNNPool2D", "conv_eligible", "pool_eligible",
+           "choose_backend", "enable", "enable_pools", "fuse_activations", "disable", "maybe_enable"]

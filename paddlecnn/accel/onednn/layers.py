@@ -59,6 +59,7 @@ class OneDNNConv2D(nn.Layer):
         self._zero_bias: List[paddle.Tensor] = []
         self._small = [small(conv)] if small is not None else []
         self.max_pixels = max_pixels
+        self.act_alpha: Optional[float] = None  # set by fuse_activations: a (leaky) ReLU runs inside the op
 
     def _bias(self) -> paddle.Tensor:
         if self.bias is not None:
@@ -76,10 +77,15 @@ class OneDNNConv2D(nn.Layer):
         return oh * ow <= self.max_pixels
 
     def forward(self, x: paddle.Tensor) -> paddle.Tensor:
+        alpha = self.act_alpha
         if self._small and self._is_small(x.shape):
-            return self._small[0](x)
-        return ops().pcnn_conv2d(x, self.weight, self._bias(), self.stride, self.paddings, self.dilation,
-                                 self.groups, not x.stop_gradient)
+            y = self._small[0](x)
+            return y if alpha is None else paddle.nn.functional.leaky_relu(y, alpha)
+        if alpha is None:
+            return ops().pcnn_conv2d(x, self.weight, self._bias(), self.stride, self.paddings, self.dilation,
+                                     self.groups, not x.stop_gradient)
+        return ops().pcnn_conv2d_act(x, self.weight, self._bias(), self.stride, self.paddings, self.dilation,
+                                     self.groups, not x.stop_gradient, float(alpha))
 
     def to_conv(self) -> nn.Conv2D:
         """The original ``nn.Conv2D`` (sharing the parameters, so it has any training since)."""
@@ -87,8 +93,37 @@ class OneDNNConv2D(nn.Layer):
 
     def extra_repr(self) -> str:
         w = self.weight.shape
+        act = "" if self.act_alpha is None else f", fused_act=leaky_relu({self.act_alpha:g})"
         return (f"{w[1] * self.groups}, {w[0]}, kernel_size={tuple(w[2:])}, stride={self.stride}, "
-                f"padding={self.paddings}, dilation={self.dilation}, groups={self.groups}")
+                f"padding={self.paddings}, dilation={self.dilation}, groups={self.groups}{act}")
+
+
+def act_slope(layer: nn.Layer) -> Optional[float]:
+    """The negative slope of an ``nn.ReLU`` (0) or ``nn.LeakyReLU`` with slope in [0, 1) that a conv can
+    fuse; None for any other layer."""
+    if type(layer) is nn.ReLU:
+        return 0.0
+    if type(layer) is nn.LeakyReLU and 0.0 <= float(layer._negative_slope) < 1.0:
+        return float(layer._negative_slope)
+    return None
+
+
+class FusedAway(nn.Layer):
+    """Stands where an activation was fused into the conv before it: passes its input through and keeps
+    the original layer for :func:`~paddlecnn.accel.onednn.disable`."""
+
+    def __init__(self, act: nn.Layer):
+        super().__init__()
+        self._original = [act]
+
+    def forward(self, x: paddle.Tensor) -> paddle.Tensor:
+        return x
+
+    def to_act(self) -> nn.Layer:
+        return self._original[0]
+
+    def extra_repr(self) -> str:
+        return f"fused into the conv before: {self._original[0].__class__.__name__}"
 
 
 def pool_eligible(pool: nn.Layer) -> bool:

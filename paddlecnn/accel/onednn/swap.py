@@ -12,7 +12,7 @@ import paddle.nn as nn
 
 from ..swap import swap_layers as _swap
 from .build import available
-from .layers import OneDNNConv2D, OneDNNPool2D, conv_eligible, pool_eligible
+from .layers import FusedAway, OneDNNConv2D, OneDNNPool2D, act_slope, conv_eligible, pool_eligible
 
 # The values of train(fastconv=...) / --fastconv / PADDLECNN_FASTCONV this module understands.
 SETTINGS = ("auto", "onednn", True, False, "on", "off")
@@ -33,8 +33,40 @@ def enable_pools(model: nn.Layer) -> int:
     return _swap(model, pool_eligible, OneDNNPool2D)
 
 
+def fuse_activations(model: nn.Layer) -> int:
+    """Fuse every ``nn.ReLU`` / ``nn.LeakyReLU`` that directly follows a :class:`OneDNNConv2D` in an
+    ``nn.Sequential`` into that conv (oneDNN applies it as the convolution writes its output, and its
+    backward runs on all cores); the activation's place holds a :class:`FusedAway`. Returns the count.
+
+    Only plain ``nn.Sequential`` containers (their own ``forward``) are looked into, where the conv's
+    output feeds nothing but the activation. Outputs and gradients equal the unfused pair's.
+    """
+    count = 0
+    for seq in [model] + list(model.sublayers()):
+        if not isinstance(seq, nn.Sequential) or type(seq).forward is not nn.Sequential.forward:
+            continue
+        names = [name for name, _ in seq.named_children()]
+        for first, second in zip(names, names[1:]):
+            conv, act = getattr(seq, first), getattr(seq, second)
+            slope = act_slope(act)
+            if isinstance(conv, OneDNNConv2D) and conv.act_alpha is None and slope is not None:
+                conv.act_alpha = slope
+                setattr(seq, second, FusedAway(act))
+                count += 1
+    return count
+
+
+def _unfuse(model: nn.Layer) -> int:
+    for layer in model.sublayers():
+        if isinstance(layer, OneDNNConv2D):
+            layer.act_alpha = None
+    return _swap(model, lambda m: isinstance(m, FusedAway), lambda m: m.to_act())
+
+
 def disable(model: nn.Layer) -> int:
-    """Put paddle's layers back where :func:`enable` / :func:`enable_pools` swapped them; returns the count."""
+    """Put paddle's layers back where :func:`enable` / :func:`enable_pools` / :func:`fuse_activations`
+    swapped them; returns the count of convs and pools given back."""
+    _unfuse(model)
     return (_swap(model, lambda m: isinstance(m, OneDNNConv2D), lambda m: m.to_conv())
             + _swap(model, lambda m: isinstance(m, OneDNNPool2D), lambda m: m.to_pool()))
 

@@ -43,11 +43,12 @@ static ConvGeom geometry(const paddle::Tensor& x, const paddle::Tensor& w, const
   return g;
 }
 
-static ConvPrims* prims_for(const ConvGeom& g) {
+// act: a fused (leaky) ReLU after the convolution, slope `alpha` below zero (0 = ReLU), as a post-op.
+static ConvPrims* prims_for(const ConvGeom& g, bool act = false, float alpha = 0.f) {
   static std::map<std::string, std::unique_ptr<ConvPrims>> cache;
   static std::mutex mu;
   std::lock_guard<std::mutex> lock(mu);
-  auto key = key_of({g.src, g.wei, g.strides, g.dilates, g.pad_l, g.pad_r});
+  auto key = key_of({g.src, g.wei, g.strides, g.dilates, g.pad_l, g.pad_r}) + (act ? "act" + std::to_string(alpha) : "");
   auto it = cache.find(key);
   if (it != cache.end()) return it->second.get();
   auto p = std::make_unique<ConvPrims>();
@@ -56,9 +57,15 @@ static ConvPrims* prims_for(const ConvGeom& g) {
   p->bia_md = memory::desc(g.bia, dt::f32, tag::a);
   p->dst_md = memory::desc(g.dst, dt::f32, tag::nchw);
   auto any = [](const memory::dims& d) { return memory::desc(d, dt::f32, tag::any); };
+  dnnl::primitive_attr attr;
+  if (act) {
+    dnnl::post_ops ops;
+    ops.append_eltwise(dnnl::algorithm::eltwise_relu, alpha, 0.f);
+    attr.set_post_ops(ops);
+  }
   p->fwd_pd = dnnl::convolution_forward::primitive_desc(
       engine(), dnnl::prop_kind::forward_training, dnnl::algorithm::convolution_direct, any(g.src), any(g.wei),
-      p->bia_md, any(g.dst), g.strides, g.dilates, g.pad_l, g.pad_r);
+      p->bia_md, any(g.dst), g.strides, g.dilates, g.pad_l, g.pad_r, attr);
   p->fwd = dnnl::convolution_forward(p->fwd_pd);
   auto* raw = p.get();
   cache[key] = std::move(p);
@@ -74,8 +81,13 @@ static void make_backward(ConvPrims* p, const ConvGeom& g) {
       engine(), dnnl::algorithm::convolution_direct, any(g.src), any(g.wei), any(g.dst), g.strides, g.dilates,
       g.pad_l, g.pad_r, p->fwd_pd);
   p->bwd_data = dnnl::convolution_backward_data(p->bwd_data_pd);
+  // With few input channels per group (LeNet's and AlexNet's first layers) a blocked source pads
+  // the channels to 8 or 16: 8x the work and a reorder. The plain layout lets oneDNN pick a kernel
+  // that reads NCHW as it is.
+  bool few = g.src[1] / g.groups < 4;
   p->bwd_wei_pd = dnnl::convolution_backward_weights::primitive_desc(
-      engine(), dnnl::algorithm::convolution_direct, any(g.src), any(g.wei), p->bia_md, any(g.dst), g.strides,
+      engine(), dnnl::algorithm::convolution_direct, few ? p->src_md : any(g.src), any(g.wei), p->bia_md,
+      any(g.dst), g.strides,
       g.dilates, g.pad_l, g.pad_r, p->fwd_pd);
   p->bwd_wei = dnnl::convolution_backward_weights(p->bwd_wei_pd);
   p->has_bwd = true;
@@ -87,15 +99,14 @@ static memory user_mem(const memory::desc& md, const paddle::Tensor& t) {
 
 static paddle::Tensor dense(const paddle::Tensor& t) { return t.is_contiguous() ? t : t.contiguous(); }
 
-std::vector<paddle::Tensor> ConvForward(const paddle::Tensor& x_in, const paddle::Tensor& w_in,
-                                        const paddle::Tensor& b_in, const std::vector<int>& strides,
-                                        const std::vector<int>& paddings, const std::vector<int>& dilations,
-                                        int groups, bool need_dx) {
+static paddle::Tensor conv_forward(const paddle::Tensor& x_in, const paddle::Tensor& w_in, const paddle::Tensor& b_in,
+                                   const std::vector<int>& strides, const std::vector<int>& paddings,
+                                   const std::vector<int>& dilations, int groups, bool act, float alpha) {
   check_cpu_f32(x_in, "x");
   check_cpu_f32(w_in, "weight");
   auto x = dense(x_in), w = dense(w_in), b = dense(b_in);
   auto g = geometry(x, w, strides, paddings, dilations, groups);
-  auto* p = prims_for(g);
+  auto* p = prims_for(g, act, alpha);
   auto y = paddle::empty({g.dst[0], g.dst[1], g.dst[2], g.dst[3]}, paddle::DataType::FLOAT32, x.place());
   auto src = as_layout(user_mem(p->src_md, x), p->fwd_pd.src_desc(), 0);
   auto wei = as_layout(user_mem(p->wei_md, w), p->fwd_pd.weights_desc(), 1);
@@ -105,16 +116,32 @@ std::vector<paddle::Tensor> ConvForward(const paddle::Tensor& x_in, const paddle
                             {DNNL_ARG_BIAS, user_mem(p->bia_md, b)}, {DNNL_ARG_DST, dst}});
   copy_back(dst, y_user);
   stream().wait();
-  return {y};
+  return y;
 }
 
-std::vector<paddle::Tensor> ConvBackward(const paddle::Tensor& x_in, const paddle::Tensor& w_in,
-                                         const paddle::Tensor& b_in, const paddle::Tensor& dy_in,
-                                         const std::vector<int>& strides, const std::vector<int>& paddings,
-                                         const std::vector<int>& dilations, int groups, bool need_dx) {
+std::vector<paddle::Tensor> ConvForward(const paddle::Tensor& x, const paddle::Tensor& w, const paddle::Tensor& b,
+                                        const std::vector<int>& strides, const std::vector<int>& paddings,
+                                        const std::vector<int>& dilations, int groups, bool need_dx) {
+  return {conv_forward(x, w, b, strides, paddings, dilations, groups, false, 0.f)};
+}
+
+// Out = leaky_relu(conv(X) + B, alpha): the activation runs inside the convolution's output pass.
+std::vector<paddle::Tensor> ConvActForward(const paddle::Tensor& x, const paddle::Tensor& w, const paddle::Tensor& b,
+                                           const std::vector<int>& strides, const std::vector<int>& paddings,
+                                           const std::vector<int>& dilations, int groups, bool need_dx,
+                                           float alpha) {
+  return {conv_forward(x, w, b, strides, paddings, dilations, groups, true, alpha)};
+}
+
+// dX, dW, dB of a convolution from dY (the gradient at its output, before any activation).
+static std::vector<paddle::Tensor> conv_backward(const paddle::Tensor& x_in, const paddle::Tensor& w_in,
+                                                 const paddle::Tensor& b_in, const paddle::Tensor& dy_in,
+                                                 const std::vector<int>& strides, const std::vector<int>& paddings,
+                                                 const std::vector<int>& dilations, int groups, bool need_dx,
+                                                 bool act, float alpha) {
   auto x = dense(x_in), w = dense(w_in), dy = dense(dy_in);
   auto g = geometry(x, w, strides, paddings, dilations, groups);
-  auto* p = prims_for(g);
+  auto* p = prims_for(g, act, alpha);
   make_backward(p, g);
   auto dx = paddle::empty(x.shape(), paddle::DataType::FLOAT32, x.place());
   auto dw = paddle::empty(w.shape(), paddle::DataType::FLOAT32, x.place());
@@ -139,6 +166,55 @@ std::vector<paddle::Tensor> ConvBackward(const paddle::Tensor& x_in, const paddl
   return {dx, dw, db};
 }
 
+std::vector<paddle::Tensor> ConvBackward(const paddle::Tensor& x, const paddle::Tensor& w, const paddle::Tensor& b,
+                                         const paddle::Tensor& dy, const std::vector<int>& strides,
+                                         const std::vector<int>& paddings, const std::vector<int>& dilations,
+                                         int groups, bool need_dx) {
+  return conv_backward(x, w, b, dy, strides, paddings, dilations, groups, need_dx, false, 0.f);
+}
+
+struct ActBackward {
+  memory::desc md;
+  dnnl::eltwise_forward::primitive_desc fwd_pd;
+  dnnl::eltwise_backward::primitive_desc pd;
+  dnnl::eltwise_backward prim;
+};
+
+// The (leaky) ReLU's backward from its output: dPre = dOut where Out > 0, alpha * dOut elsewhere
+// (with alpha >= 0, Out > 0 exactly where the input was > 0, as paddle's own kernels decide).
+static ActBackward* act_backward_for(const memory::dims& dims, float alpha) {
+  static std::map<std::string, std::unique_ptr<ActBackward>> cache;
+  static std::mutex mu;
+  std::lock_guard<std::mutex> lock(mu);
+  auto key = key_of({dims}) + std::to_string(alpha);
+  auto it = cache.find(key);
+  if (it != cache.end()) return it->second.get();
+  auto a = std::make_unique<ActBackward>();
+  auto algo = dnnl::algorithm::eltwise_relu_use_dst_for_bwd;
+  a->md = memory::desc(dims, dt::f32, tag::nchw);
+  a->fwd_pd = dnnl::eltwise_forward::primitive_desc(engine(), dnnl::prop_kind::forward_training, algo, a->md, a->md,
+                                                    alpha, 0.f);
+  a->pd = dnnl::eltwise_backward::primitive_desc(engine(), algo, a->md, a->md, a->md, alpha, 0.f, a->fwd_pd);
+  a->prim = dnnl::eltwise_backward(a->pd);
+  auto* raw = a.get();
+  cache[key] = std::move(a);
+  return raw;
+}
+
+std::vector<paddle::Tensor> ConvActBackward(const paddle::Tensor& x, const paddle::Tensor& w,
+                                            const paddle::Tensor& b, const paddle::Tensor& out_in,
+                                            const paddle::Tensor& dout_in, const std::vector<int>& strides,
+                                            const std::vector<int>& paddings, const std::vector<int>& dilations,
+                                            int groups, bool need_dx, float alpha) {
+  auto out = dense(out_in), dout = dense(dout_in);
+  auto* a = act_backward_for(dims_of(out), alpha);
+  auto dpre = paddle::empty(out.shape(), paddle::DataType::FLOAT32, out.place());
+  a->prim.execute(stream(), {{DNNL_ARG_DST, user_mem(a->md, out)}, {DNNL_ARG_DIFF_DST, user_mem(a->md, dout)},
+                             {DNNL_ARG_DIFF_SRC, user_mem(a->md, dpre)}});
+  stream().wait();
+  return conv_backward(x, w, b, dpre, strides, paddings, dilations, groups, need_dx, true, alpha);
+}
+
 std::vector<std::vector<int64_t>> ConvInferShape(const std::vector<int64_t>& x, const std::vector<int64_t>& w,
                                                  const std::vector<int64_t>& b, const std::vector<int>& strides,
                                                  const std::vector<int>& pads, const std::vector<int>& dil,
@@ -148,6 +224,13 @@ std::vector<std::vector<int64_t>> ConvInferShape(const std::vector<int64_t>& x, 
     return (in + pads[2 * i] + pads[2 * i + 1] - ((k - 1) * dil[i] + 1)) / strides[i] + 1;
   };
   return {{x[0], w[0], out(x[2], w[2], 0), out(x[3], w[3], 1)}};
+}
+
+std::vector<std::vector<int64_t>> ConvActInferShape(const std::vector<int64_t>& x, const std::vector<int64_t>& w,
+                                                    const std::vector<int64_t>& b, const std::vector<int>& strides,
+                                                    const std::vector<int>& pads, const std::vector<int>& dil,
+                                                    int groups, bool need_dx, float alpha) {
+  return ConvInferShape(x, w, b, strides, pads, dil, groups, need_dx);
 }
 
 std::vector<paddle::DataType> ConvInferDtype(const paddle::DataType& x, const paddle::DataType& w,
@@ -172,3 +255,19 @@ PD_BUILD_GRAD_OP(pcnn_conv2d)
     .Attrs({"strides: std::vector<int>", "paddings: std::vector<int>", "dilations: std::vector<int>",
             "groups: int", "need_dx: bool"})
     .SetKernelFn(PD_KERNEL(pcnn::ConvBackward));
+
+PD_BUILD_OP(pcnn_conv2d_act)
+    .Inputs({"X", "W", "B"})
+    .Outputs({"Out"})
+    .Attrs({"strides: std::vector<int>", "paddings: std::vector<int>", "dilations: std::vector<int>",
+            "groups: int", "need_dx: bool", "alpha: float"})
+    .SetKernelFn(PD_KERNEL(pcnn::ConvActForward))
+    .SetInferShapeFn(PD_INFER_SHAPE(pcnn::ConvActInferShape))
+    .SetInferDtypeFn(PD_INFER_DTYPE(pcnn::ConvInferDtype));
+
+PD_BUILD_GRAD_OP(pcnn_conv2d_act)
+    .Inputs({"X", "W", "B", "Out", paddle::Grad("Out")})
+    .Outputs({paddle::Grad("X"), paddle::Grad("W"), paddle::Grad("B")})
+    .Attrs({"strides: std::vector<int>", "paddings: std::vector<int>", "dilations: std::vector<int>",
+            "groups: int", "need_dx: bool", "alpha: float"})
+    .SetKernelFn(PD_KERNEL(pcnn::ConvActBackward));
