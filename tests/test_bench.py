@@ -90,6 +90,24 @@ def test_interleaved_alternates_variants():
     assert out["a"].steps == out["b"].steps == 3
 
 
+def test_interleaved_columns_alternate_blocks_and_keep_a_failing_variant_as_its_error():
+    calls = []
+    variants = {"a": lambda: calls.append("a"), "b": lambda: calls.append("b")}
+
+    def broken():
+        calls.append("c")
+        raise RuntimeError("first line\nno oneDNN here")
+
+    variants["c"] = broken
+    cols = bench.timing.interleaved_columns(variants, batch_size=4, steps=2, warmup=1, rounds=3, syncs={})
+    # round 0: a a a, b b b, c (raises on its first warm-up step); round 1 reversed: b b b, a a a (1 warm-up each)
+    assert calls == ["a"] * 3 + ["b"] * 3 + ["c"] + ["b"] * 3 + ["a"] * 3 + ["a"] * 3 + ["b"] * 3
+    assert cols["c"] == {"error": "RuntimeError: no oneDNN here"}
+    for name in ("a", "b"):
+        assert cols[name]["rounds"] == 3 and cols[name]["steps"] == 6 and cols[name]["batch_size"] == 4
+        assert cols[name]["images_per_sec"] > 0
+
+
 def test_gflops_arithmetic_on_known_models():
     # Conv2D(1->2, 3x3) on 5x5: 2*3*3 outputs x 9 MACs = 162; Linear(18 -> 10): 180.
     tiny = nn.Sequential(nn.Conv2D(1, 2, 3), nn.Flatten(), nn.Linear(18, 10))

@@ -21,10 +21,10 @@ from .data import bench_data_subprocess
 from .envab import env_ab
 from .memory import peak_rss
 from .parallel import bench_data_parallel
-from .steps import (NUM_CLASSES, bench_bare, bench_fit, bench_loop, synthetic_batch, train_available,
+from .steps import (NUM_CLASSES, bench_bare, bench_fit, bench_loop, paddle_step, synthetic_batch, train_available,
                     train_vs_loop)
-from .timing import column, gemm_gflops, interleaved, ips, macs_per_image, ratio, train_gflops
-from .torch_twin import bench_torch, torch_available, torch_twin, twin_max_error
+from .timing import column, gemm_gflops, interleaved, interleaved_columns, ips, macs_per_image, ratio, train_gflops
+from .torch_twin import torch_available, torch_step, torch_twin, twin_max_error
 from .variants import eval_variants, speed_variants
 
 # The lessons' CPU-sized models: the architecture of the papers, scaled inputs and widths.
@@ -45,6 +45,7 @@ class Plan:
     models: Dict[str, dict]
     batch_size: int = 32
     steps: int = 5
+    rounds: int = 3                     # fast / onednn / torch: alternating blocks of `steps` steps
     warmup: int = 2
     input_sizes: Sequence[int] = (32, 64, 128, 224)
     batch_sizes: Sequence[int] = (8, 32, 64)
@@ -66,7 +67,7 @@ class Plan:
 
     @classmethod
     def quick(cls, **overrides) -> "Plan":
-        settings = dict(models=dict(QUICK_MODELS), batch_size=8, steps=3, warmup=1, input_sizes=(32, 64),
+        settings = dict(models=dict(QUICK_MODELS), batch_size=8, steps=3, warmup=1, rounds=1, input_sizes=(32, 64),
                         batch_sizes=(4, 8), gemm_n=1024, data_workers=(0, 1), data_images=48, data_name=None,
                         data_cache=(True,))
         settings.update(overrides)
@@ -125,23 +126,38 @@ def bench_model(name: str, options: dict, plan: Plan, peak_gflops: Optional[floa
         row["train"] = {"error": "paddlecnn.train not available"}
         row["loop"] = column(lambda: bench_loop(fresh(), x, y, plan.steps, plan.warmup))
     row["fit"] = column(lambda: bench_fit(fresh(), x, y, plan.steps, plan.warmup))
-    # The CPU step before the oneDNN backend: FastConv2D and FastMaxPool2D swapped in, gradients dropped.
-    row["fast"] = column(lambda: bench_bare(fastconv.maybe_enable(fresh(), fastconv=True), x, y, plan.steps,
-                                             plan.warmup, zero_grads=False))
-    # What paddlecnn.train runs on a CPU now: oneDNN convolutions, FastMaxPool2D, gradients dropped.
-    row["onednn"] = column(lambda: bench_bare(_onednn_model(fresh()), x, y, plan.steps, plan.warmup,
-                                               zero_grads=False))
     if plan.processes > 1:
         row["dp"] = column(lambda: bench_data_parallel(name, options, plan.batch_size, plan.processes, plan.steps,
                                                         plan.warmup, NUM_CLASSES))
-    if twin is not None:
-        row["torch"] = column(lambda: bench_torch(twin, x, y, int(runtime.SETTINGS.get("threads", 1)),
-                                                   plan.steps, plan.warmup))
-    else:
+    row.update(_cpu_step_columns(fresh, twin, x, y, plan))
+    if twin is None:
         row["torch"] = {"error": "torch not installed" if not torch_available() or not plan.torch
                         else f"no matching torch twin ({row.get('twin_error')})"}
     _add_ratios(row, peak_gflops)
     return row
+
+
+def _cpu_step_columns(fresh: Callable[[], nn.Layer], twin, x: np.ndarray, y: np.ndarray, plan: Plan) -> dict:
+    """fast, onednn and torch, the columns whose ratios the targets are about, timed in alternating blocks.
+
+    fast = the CPU step before the oneDNN backend (FastConv2D + FastMaxPool2D, gradients dropped);
+    onednn = what ``paddlecnn.train`` runs on a CPU now; torch = the twin's step. A column whose
+    model cannot be built (no oneDNN backend here) is ``{"error": ...}``.
+    """
+    steps, columns = {}, {}
+    builders = {"fast": lambda: paddle_step(fastconv.maybe_enable(fresh(), fastconv=True), x, y, zero_grads=False),
+                "onednn": lambda: paddle_step(_onednn_model(fresh()), x, y, zero_grads=False)}
+    if twin is not None:
+        builders["torch"] = lambda: torch_step(twin, x, y, int(runtime.SETTINGS.get("threads", 1)))
+    for key, build in builders.items():
+        try:
+            steps[key] = build()
+        except Exception as exc:  # noqa: BLE001 - reported as the column's error
+            lines = str(exc).strip().splitlines()
+            columns[key] = {"error": f"{type(exc).__name__}: {lines[-1] if lines else ''}"}
+    columns.update(interleaved_columns(steps, len(x), plan.steps, plan.warmup, plan.rounds,
+                                       syncs={"torch": lambda: None}))
+    return columns
 
 
 def _onednn_model(model: nn.Layer) -> nn.Layer:

@@ -71,6 +71,34 @@ def time_steps(step: Callable[[], object], batch_size: int, steps: int = 5, warm
     return Timing.from_times(times, batch_size)
 
 
+def interleaved_columns(variants: Dict[str, Callable[[], object]], batch_size: int, steps: int = 5,
+                        warmup: int = 2, rounds: int = 3,
+                        syncs: Optional[Dict[str, Callable[[], None]]] = None) -> Dict[str, dict]:
+    """Columns of the main table timed in alternating blocks: A, B, C, then C, B, A, ... ``rounds`` times.
+
+    Each block is ``steps`` timed steps of one variant (``warmup`` untimed ones in the first round,
+    one in later rounds, to wake its thread pool); a variant's column merges its blocks
+    (:meth:`Timing.merge`). Whole blocks rather than single steps alternate because an OpenMP
+    runtime keeps spinning for a while after its last parallel region, which would tax the next
+    framework's first step. A variant that raises becomes ``{"error": ...}`` and leaves the rotation.
+    """
+    blocks: Dict[str, List[Timing]] = {name: [] for name in variants}
+    errors: Dict[str, dict] = {}
+    names = list(variants)
+    for r in range(rounds):
+        for name in (names if r % 2 == 0 else names[::-1]):
+            if name in errors:
+                continue
+            sync = (syncs or {}).get(name, _sync)
+            try:
+                blocks[name].append(time_steps(variants[name], batch_size, steps, warmup if r == 0 else 1, sync))
+            except Exception as exc:  # noqa: BLE001 - one failing column must not lose the run
+                lines = str(exc).strip().splitlines()
+                errors[name] = {"error": f"{type(exc).__name__}: {lines[-1] if lines else ''}"}
+    return {name: errors.get(name) or {**Timing.merge(blocks[name]).as_dict(), "rounds": len(blocks[name])}
+            for name in names}
+
+
 def gemm_gflops(n: int = 2048, repeats: int = 5, backend: str = "paddle") -> float:
     """float32 (n x n) @ (n x n) throughput in GFLOP/s (2 n^3 FLOPs), median of ``repeats``."""
     rng = np.random.default_rng(0)

@@ -158,8 +158,8 @@ def twin_max_error(model: nn.Layer, twin, x: np.ndarray) -> float:
     return float(np.abs(ref - got).max() / max(1e-12, np.abs(ref).max()))
 
 
-def bench_torch(twin, x: np.ndarray, y: np.ndarray, threads: int, steps: int = 5, warmup: int = 2) -> Timing:
-    """Seconds per step of the same training step in PyTorch (SGD momentum 0.9), ``threads`` threads."""
+def torch_step(twin, x: np.ndarray, y: np.ndarray, threads: int):
+    """A PyTorch training step (SGD momentum 0.9, ``threads`` threads) on one fixed batch, as a callable."""
     import torch
 
     torch.set_num_threads(threads)
@@ -173,4 +173,9 @@ def bench_torch(twin, x: np.ndarray, y: np.ndarray, threads: int, steps: int = 5
         opt.step()
         opt.zero_grad(set_to_none=True)
 
-    return time_steps(step, len(x), steps, warmup, sync=lambda: None)
+    return step
+
+
+def bench_torch(twin, x: np.ndarray, y: np.ndarray, threads: int, steps: int = 5, warmup: int = 2) -> Timing:
+    """Seconds per step of the same training step in PyTorch (SGD momentum 0.9), ``threads`` threads."""
+    return time_steps(torch_step(twin, x, y, threads), len(x), steps, warmup, sync=lambda: None)

@@ -30,6 +30,8 @@ def add_parser(subparsers) -> None:
                    help="batch sizes of the scaling table (default 8 32 64)")
     p.add_argument("--batch-size", type=int, default=None, help="batch of the main table (default 32)")
     p.add_argument("--steps", type=int, default=None, help="timed steps per measurement (default 5)")
+    p.add_argument("--rounds", type=int, default=None,
+                   help="fast, onednn and torch columns: alternating blocks of --steps steps, this many each (default 3)")
     p.add_argument("--warmup", type=int, default=None, help="untimed steps first (default 2)")
     p.add_argument("--threads", type=int, default=None,
                    help="CPU threads (default: OMP_NUM_THREADS if you set it, else all cores)")
@@ -66,12 +68,12 @@ def run(args: argparse.Namespace) -> int:
     from ..models import list_models
     from ..paths import logs_dir
 
-    _positive(args, "input_size", "width", "input_sizes", "batch_sizes", "batch_size", "steps", "threads")
+    _positive(args, "input_size", "width", "input_sizes", "batch_sizes", "batch_size", "steps", "rounds", "threads")
     if args.warmup is not None and args.warmup < 0:
         raise PaddleCNNError(f"--warmup must be >= 0, got {args.warmup}")
     if args.threads:
         runtime.set_threads(args.threads)
-    overrides = {k: v for k, v in dict(batch_size=args.batch_size, steps=args.steps, warmup=args.warmup,
+    overrides = {k: v for k, v in dict(batch_size=args.batch_size, steps=args.steps, rounds=args.rounds, warmup=args.warmup,
                                        input_sizes=args.input_sizes, batch_sizes=args.batch_sizes).items()
                  if v is not None}
     if args.processes is not None:
