@@ -94,6 +94,14 @@ def test_quick_scale_is_small_and_cpu_scale_fits_the_budget():
     assert 30 < total < 150, total
 
 
+def test_suite_minutes_counts_a_shared_run_once():
+    results = {"vgg-depth": {"provenance": {"minutes_per_run": {"vgg-depth/A-seed0": 2.0, "vgg-depth/B-seed0": 3.0},
+                                            "total_minutes": 5.0}},
+               "vgg-lrn": {"provenance": {"minutes_per_run": {"vgg-depth/A-seed0": 2.0, "vgg-lrn/A_LRN-seed0": 1.5},
+                                          "total_minutes": 3.5}}}
+    assert verdicts.suite_minutes(results) == {"unique": 6.5, "runs": 3, "summed": 8.5}
+
+
 def test_verdict_rule_spread_and_direction():
     assert runner.beats([0.50, 0.52, 0.51], [0.60, 0.61, 0.62])[0]         # far beyond 3x the spread
     ok, effect = runner.beats([0.50, 0.60, 0.40], [0.52, 0.61, 0.43])     # within the spread, every seed up
