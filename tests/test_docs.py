@@ -228,8 +228,8 @@ def test_readme_verdict_table_is_the_committed_results():
     readme = _readme()
     match = re.search(r"<!-- verdicts:start -->\n(.*?)\n?<!-- verdicts:end -->", readme, re.S)
     assert match, "README: keep the verdict table between <!-- verdicts:start --> and <!-- verdicts:end -->"
-    assert match.group(1).strip() == verdicts.short_table().strip(), \
-        "README verdict table is stale: paste the output of python -m paddlecnn experiment verdicts --format short"
+    assert match.group(1).strip() == verdicts.readme_block().strip(), \
+        "README verdict table is stale: python -m paddlecnn experiment verdicts --write-docs"
 
 
 # ------------------------------------------------------------------ installing next to a GPU build

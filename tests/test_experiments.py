@@ -102,6 +102,12 @@ def test_suite_minutes_counts_a_shared_run_once():
     assert verdicts.suite_minutes(results) == {"unique": 6.5, "runs": 3, "summed": 8.5}
 
 
+def test_the_committed_cpu_suite_fits_its_budget():
+    """The issue's budget: the whole cpu-scale suite in about two hours on 2 cores (each run counted once)."""
+    cost = verdicts.suite_minutes(verdicts.load_results(verdicts.results_dir(), "cpu"))
+    assert cost["runs"] >= 90 and 60 < cost["unique"] <= 135, cost
+
+
 def test_verdict_rule_spread_and_direction():
     assert runner.beats([0.50, 0.52, 0.51], [0.60, 0.61, 0.62])[0]         # far beyond 3x the spread
     ok, effect = runner.beats([0.50, 0.60, 0.40], [0.52, 0.61, 0.43])     # within the spread, every seed up

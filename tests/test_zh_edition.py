@@ -169,7 +169,7 @@ def test_readme_zh_verdicts_and_lesson_minutes_are_the_readmes():
     spec.loader.exec_module(times)
     chinese = (ROOT / "README.zh.md").read_text(encoding="utf-8")
     block = re.search(r"<!-- verdicts:start -->\n(.*?)\n?<!-- verdicts:end -->", chinese, re.S)
-    assert block and block.group(1).strip() == verdicts.short_table(language="zh").strip(), \
+    assert block and block.group(1).strip() == verdicts.readme_block(language="zh").strip(), \
         "README.zh.md's verdict table is stale: python -m paddlecnn experiment verdicts --write-docs"
     shown = times.readme_minutes(chinese)
     expected = {n: times.ZH_WORDS.get(v, v) for n, v in times.measured().items()}

@@ -101,6 +101,19 @@ def short_table(folder: Optional[Path] = None, scale: str = "cpu", language: str
     return "\n".join(lines)
 
 
+def readme_block(folder: Optional[Path] = None, scale: str = "cpu", language: str = "en") -> str:
+    """What goes between the README's verdict markers: the short table, then what the suite cost."""
+    folder = Path(folder) if folder else results_dir()
+    cost = suite_minutes(load_results(folder, scale))
+    if language == "zh":
+        line = (f"整套 {scale} 规模实验：{cost['runs']} 次训练，在 2 核 CPU 上共 {cost['unique']:.0f} 分钟"
+                "（各实验共用的训练只计一次）。")
+    else:
+        line = (f"The whole {scale}-scale suite: {cost['runs']} training runs, {cost['unique']:.0f} minutes on 2 CPU "
+                "cores (a run that several experiments share counted once).")
+    return short_table(folder, scale, language) + "\n\n" + line
+
+
 def document(folder: Optional[Path] = None, scale: str = "cpu") -> str:
     """``docs/experiments.md``: the full verdict table, then per experiment its setting and provenance."""
     folder = Path(folder) if folder else results_dir()
@@ -154,7 +167,7 @@ def write_docs(checkout: Path, scale: str = "cpu") -> List[Path]:
         text = readme.read_text(encoding="utf-8")
         if not README_BLOCK.search(text):
             raise PaddleCNNError(f"{readme}: no <!-- verdicts:start --> ... <!-- verdicts:end --> block to fill")
-        block = short_table(scale=scale, language=language)
+        block = readme_block(scale=scale, language=language)
         atomic_write(readme, README_BLOCK.sub(lambda m: m.group(1) + block + "\n" + m.group(2).lstrip("\n"),
                                               text).encode("utf-8"))
         written.append(readme)
