@@ -18,12 +18,10 @@ import paddle.profiler as profiler
 
 from paddlecnn import runtime
 from paddlecnn.accel import fastconv, onednn
-from paddlecnn.bench import NUM_CLASSES, paddle_step, synthetic_batch
+from paddlecnn.bench import DEFAULT_MODELS, NUM_CLASSES, paddle_step, synthetic_batch
 from paddlecnn.models import create
 
-MODELS = {"lenet5": dict(input_size=32, in_channels=1), "alexnet": dict(input_size=64),
-          "vgg11": dict(input_size=64, width=0.5), "googlenet": dict(input_size=64, width=0.5),
-          "cnn_alltricks": dict(input_size=64, width=0.5),
+MODELS = {**DEFAULT_MODELS,                                            # the benchmark's models and sizes
           "main": dict(model="cnn_alltricks", input_size=64, width=0.25)}   # the README's main job's network
 STEPS, TOP = 3, 8
 

@@ -10,9 +10,7 @@ from paddlecnn.bench.steps import synthetic_batch, bench_bare
 from paddlecnn.bench.torch_twin import torch_twin, bench_torch
 from paddlecnn.models import create
 from paddlecnn import runtime
-models = {'lenet5': dict(in_channels=1, input_size=32), 'alexnet': dict(input_size=64),
-          'vgg11': dict(input_size=64, width=0.5), 'googlenet': dict(input_size=64, width=0.5),
-          'cnn_alltricks': dict(input_size=64, width=0.5)}
+models = core.DEFAULT_MODELS                   # the benchmark's models and sizes
 names = sys.argv[1:] or list(models)
 th = int(runtime.SETTINGS.get("threads", 1))
 for name in names:

@@ -23,7 +23,8 @@ from .memory import peak_rss
 from .parallel import bench_data_parallel
 from .steps import (NUM_CLASSES, bench_bare, bench_fit, bench_loop, paddle_step, synthetic_batch, train_available,
                     train_vs_loop)
-from .timing import column, gemm_gflops, interleaved, interleaved_columns, ips, macs_per_image, ratio, train_gflops
+from .timing import (column, error_column, gemm_gflops, interleaved, interleaved_columns, ips, macs_per_image, ratio,
+                     train_gflops)
 from .torch_twin import torch_available, torch_step, torch_twin, twin_max_error
 from .variants import eval_variants, speed_variants
 
@@ -153,8 +154,7 @@ def _cpu_step_columns(fresh: Callable[[], nn.Layer], twin, x: np.ndarray, y: np.
         try:
             steps[key] = build()
         except Exception as exc:  # noqa: BLE001 - reported as the column's error
-            lines = str(exc).strip().splitlines()
-            columns[key] = {"error": f"{type(exc).__name__}: {lines[-1] if lines else ''}"}
+            columns[key] = error_column(exc)
     columns.update(interleaved_columns(steps, len(x), plan.steps, plan.warmup, plan.rounds,
                                        syncs={"torch": lambda: None}))
     return columns

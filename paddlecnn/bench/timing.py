@@ -93,8 +93,7 @@ def interleaved_columns(variants: Dict[str, Callable[[], object]], batch_size: i
             try:
                 blocks[name].append(time_steps(variants[name], batch_size, steps, warmup if r == 0 else 1, sync))
             except Exception as exc:  # noqa: BLE001 - one failing column must not lose the run
-                lines = str(exc).strip().splitlines()
-                errors[name] = {"error": f"{type(exc).__name__}: {lines[-1] if lines else ''}"}
+                errors[name] = error_column(exc)
     return {name: errors.get(name) or {**Timing.merge(blocks[name]).as_dict(), "rounds": len(blocks[name])}
             for name in names}
 
@@ -153,12 +152,18 @@ def interleaved(variants: Dict[str, Callable[[], object]], batch_size: int, roun
     return {name: Timing.from_times(t, batch_size) for name, t in times.items()}
 
 
+def error_column(exc: BaseException) -> dict:
+    """A column that could not be measured: the exception's type and the last line of its message."""
+    lines = str(exc).strip().splitlines()
+    return {"error": f"{type(exc).__name__}: {lines[-1] if lines else ''}"}
+
+
 def column(fn: Callable[[], Timing]) -> dict:
     """One measurement, or {"error": ...} so one failing column does not lose the run."""
     try:
         return fn().as_dict()
     except Exception as exc:  # noqa: BLE001 - reported in the table and the JSON
-        return {"error": f"{type(exc).__name__}: {str(exc).strip().splitlines()[-1] if str(exc).strip() else ''}"}
+        return error_column(exc)
 
 
 def ips(col: Optional[dict]) -> Optional[float]:
