@@ -278,9 +278,11 @@ def test_train_says_in_one_line_why_it_falls_back(fresh_build, monkeypatch, tmp_
     assert len(lines) == 1 and "no C++ compiler" in lines[0] and "FastConv2D" in lines[0]
 
 
-# Models with a ReLU (AlexNet, VGG, GoogLeNet) or LeakyReLU (the trick series) right after their convs.
+# Models with a ReLU (AlexNet, VGG, GoogLeNet), LeakyReLU (the trick series) or sigmoid (LeNet-5) right
+# after their convs.
 FUSED_MODELS = {"cnn_alltricks": dict(input_size=64, width=0.25), "vgg11": dict(input_size=64, width=0.25),
-                "alexnet": dict(input_size=64, width=0.5), "googlenet": dict(input_size=64, width=0.25)}
+                "alexnet": dict(input_size=64, width=0.5), "googlenet": dict(input_size=64, width=0.25),
+                "lenet5": dict(input_size=32, in_channels=1)}
 
 
 def _twins(name: str):
@@ -292,7 +294,7 @@ def _twins(name: str):
 
 
 def _acts(net: nn.Layer) -> int:
-    return sum(type(m) in (nn.ReLU, nn.LeakyReLU) for m in net.sublayers())
+    return sum(type(m) in (nn.ReLU, nn.LeakyReLU, nn.Sigmoid) for m in net.sublayers())
 
 
 @needs_onednn
@@ -301,9 +303,10 @@ def test_fused_conv_activations_match_paddle_forward_and_gradients(name):
     ref, ours = _twins(name)
     onednn.enable(ours)
     fused = onednn.fuse_activations(ours)
-    assert fused >= 5 and _acts(ours) == _acts(ref) - fused
+    assert fused >= (2 if name == "lenet5" else 5) and _acts(ours) == _acts(ref) - fused
     ref.eval(), ours.eval()                       # no dropout: both see the same function
-    x = paddle.to_tensor(np.random.default_rng(3).standard_normal([4, 3, 64, 64]).astype("float32"))
+    shape = [4, FUSED_MODELS[name].get("in_channels", 3)] + [FUSED_MODELS[name]["input_size"]] * 2
+    x = paddle.to_tensor(np.random.default_rng(3).standard_normal(shape).astype("float32"))
     y_ref, y_ours = ref(x), ours(x)
     assert _rel(y_ours, y_ref) < 1e-4
     g_ref = paddle.grad([(y_ref * y_ref).sum()], ref.parameters(), allow_unused=True)
@@ -325,7 +328,7 @@ def test_fusing_keeps_parameters_and_disable_gives_the_activations_back():
     assert onednn.fuse_activations(ours) == _acts(ref)          # every LeakyReLU here follows a conv
     assert onednn.fuse_activations(ours) == 0                   # idempotent
     assert list(ours.state_dict().keys()) == names
-    assert "fused_act=leaky_relu(0.02)" in repr(ours)
+    assert "fused_act=relu(0.02)" in repr(ours)
     onednn.disable(ours)
     assert _acts(ours) == _acts(ref) and repr(ours) == repr(ref)
     assert not any(isinstance(m, (onednn.FusedAway, onednn.OneDNNConv2D)) for m in ours.sublayers())
@@ -335,11 +338,12 @@ def test_fusing_keeps_parameters_and_disable_gives_the_activations_back():
 def test_a_fused_conv_on_a_small_map_applies_its_activation_itself():
     conv = nn.Conv2D(8, 8, 3, padding=1)
     layer = onednn.OneDNNConv2D(conv, small=lambda c: c, max_pixels=9)
-    layer.act_alpha = 0.1
-    for shape in ([2, 8, 3, 3], [2, 8, 5, 5]):               # the small path and the oneDNN path
-        x = paddle.randn(shape)
-        np.testing.assert_allclose(layer(x).numpy(), nn.functional.leaky_relu(conv(x), 0.1).numpy(),
-                                   rtol=1e-5, atol=1e-5)
+    for act, ref in ((("relu", 0.1), lambda y: nn.functional.leaky_relu(y, 0.1)),
+                     (("sigmoid", 0.0), nn.functional.sigmoid)):
+        layer.fused_act = act
+        for shape in ([2, 8, 3, 3], [2, 8, 5, 5]):           # the small path and the oneDNN path
+            x = paddle.randn(shape)
+            np.testing.assert_allclose(layer(x).numpy(), ref(conv(x)).numpy(), rtol=1e-5, atol=1e-5)
 
 
 @needs_onednn
@@ -364,3 +368,23 @@ def test_short_training_with_fused_activations_matches_paddle_and_repeats_bitwis
         np.testing.assert_allclose(state[k], ref_state[k], rtol=1e-3, atol=1e-5)
         np.testing.assert_array_equal(state[k], state2[k])
     assert losses == losses2
+
+
+@needs_onednn
+@pytest.mark.parametrize("act", [nn.ReLU(), nn.LeakyReLU(0.1), nn.Sigmoid()], ids=["relu", "leaky", "sigmoid"])
+@pytest.mark.parametrize("channels,stride", [(6, 1), (20, 2), (32, 1)])  # 6 and 20 pad the last channel block
+def test_fused_activation_backward_matches_paddle_on_padded_and_whole_channel_blocks(act, channels, stride):
+    paddle.seed(5)
+    conv = nn.Conv2D(5, channels, 3, stride=stride, padding=1)
+    ours = nn.Sequential(onednn.OneDNNConv2D(conv), act)
+    assert onednn.fuse_activations(ours) == 1
+    x = paddle.to_tensor(np.random.default_rng(1).standard_normal([3, 5, 11, 11]).astype("float32"),
+                         stop_gradient=False)
+    y_ref, y_ours = act(conv(x)), ours(x)
+    assert _rel(y_ours, y_ref) < 1e-5
+    weights = paddle.to_tensor(np.random.default_rng(2).standard_normal(y_ref.shape).astype("float32"))
+    params = [x, conv.weight, conv.bias]
+    g_ref = paddle.grad([(y_ref * weights).sum()], params)
+    g_ours = paddle.grad([(y_ours * weights).sum()], params)
+    for a, b in zip(g_ours, g_ref):
+        assert _rel(a, b) < 1e-4

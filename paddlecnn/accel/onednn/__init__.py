@@ -7,7 +7,7 @@ wraps them as layers that share the parameters of paddle's:
 
 * :class:`OneDNNConv2D`: convolution forward, backward-data and backward-weights with bias;
 * :class:`OneDNNPool2D`: max pooling (with oneDNN's workspace) and average pooling;
-* :func:`fuse_activations`: a ReLU/LeakyReLU after a conv runs inside it (a post-op), its
+* :func:`fuse_activations`: a ReLU/LeakyReLU/sigmoid after a conv runs inside it (a post-op), its
   backward on all cores.
 
 ``available()`` says whether the operators could be built here, and why not;

@@ -6,7 +6,7 @@ are NCHW float32 on the CPU at the boundary.
 """
 from __future__ import annotations
 
-from typing import Callable, List, Optional
+from typing import Callable, List, Optional, Tuple
 
 import paddle
 import paddle.nn as nn
@@ -59,7 +59,8 @@ class OneDNNConv2D(nn.Layer):
         self._zero_bias: List[paddle.Tensor] = []
         self._small = [small(conv)] if small is not None else []
         self.max_pixels = max_pixels
-        self.act_alpha: Optional[float] = None  # set by fuse_activations: a (leaky) ReLU runs inside the op
+        # Set by fuse_activations: ("relu", negative slope) or ("sigmoid", 0.0) runs inside the op.
+        self.fused_act: Optional[Tuple[str, float]] = None
 
     def _bias(self) -> paddle.Tensor:
         if self.bias is not None:
@@ -77,15 +78,15 @@ class OneDNNConv2D(nn.Layer):
         return oh * ow <= self.max_pixels
 
     def forward(self, x: paddle.Tensor) -> paddle.Tensor:
-        alpha = self.act_alpha
+        act = self.fused_act
         if self._small and self._is_small(x.shape):
             y = self._small[0](x)
-            return y if alpha is None else paddle.nn.functional.leaky_relu(y, alpha)
-        if alpha is None:
+            return y if act is None else _paddle_act(y, act)
+        if act is None:
             return ops().pcnn_conv2d(x, self.weight, self._bias(), self.stride, self.paddings, self.dilation,
                                      self.groups, not x.stop_gradient)
         return ops().pcnn_conv2d_act(x, self.weight, self._bias(), self.stride, self.paddings, self.dilation,
-                                     self.groups, not x.stop_gradient, float(alpha))
+                                     self.groups, not x.stop_gradient, act[0], float(act[1]))
 
     def to_conv(self) -> nn.Conv2D:
         """The original ``nn.Conv2D`` (sharing the parameters, so it has any training since)."""
@@ -93,19 +94,27 @@ class OneDNNConv2D(nn.Layer):
 
     def extra_repr(self) -> str:
         w = self.weight.shape
-        act = "" if self.act_alpha is None else f", fused_act=leaky_relu({self.act_alpha:g})"
+        act = "" if self.fused_act is None else f", fused_act={self.fused_act[0]}({self.fused_act[1]:g})"
         return (f"{w[1] * self.groups}, {w[0]}, kernel_size={tuple(w[2:])}, stride={self.stride}, "
                 f"padding={self.paddings}, dilation={self.dilation}, groups={self.groups}{act}")
 
 
-def act_slope(layer: nn.Layer) -> Optional[float]:
-    """The negative slope of an ``nn.ReLU`` (0) or ``nn.LeakyReLU`` with slope in [0, 1) that a conv can
-    fuse; None for any other layer."""
+def fusable_act(layer: nn.Layer) -> Optional[Tuple[str, float]]:
+    """What a conv can run of ``layer`` as its post-op: ("relu", 0.0) for ``nn.ReLU``, ("relu", slope)
+    for an ``nn.LeakyReLU`` with slope in [0, 1), ("sigmoid", 0.0) for ``nn.Sigmoid``; None otherwise."""
     if type(layer) is nn.ReLU:
-        return 0.0
+        return ("relu", 0.0)
     if type(layer) is nn.LeakyReLU and 0.0 <= float(layer._negative_slope) < 1.0:
-        return float(layer._negative_slope)
+        return ("relu", float(layer._negative_slope))
+    if type(layer) is nn.Sigmoid:
+        return ("sigmoid", 0.0)
     return None
+
+
+def _paddle_act(y: paddle.Tensor, act: Tuple[str, float]) -> paddle.Tensor:
+    """paddle's own kernel for a fused activation (the small-map path runs without oneDNN)."""
+    F = paddle.nn.functional
+    return F.sigmoid(y) if act[0] == "sigmoid" else F.leaky_relu(y, act[1])
 
 
 class FusedAway(nn.Layer):

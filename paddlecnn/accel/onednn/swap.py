@@ -12,7 +12,7 @@ import paddle.nn as nn
 
 from ..swap import swap_layers as _swap
 from .build import available
-from .layers import FusedAway, OneDNNConv2D, OneDNNPool2D, act_slope, conv_eligible, pool_eligible
+from .layers import FusedAway, OneDNNConv2D, OneDNNPool2D, conv_eligible, fusable_act, pool_eligible
 
 # The values of train(fastconv=...) / --fastconv / PADDLECNN_FASTCONV this module understands.
 SETTINGS = ("auto", "onednn", True, False, "on", "off")
@@ -34,7 +34,7 @@ def enable_pools(model: nn.Layer) -> int:
 
 
 def fuse_activations(model: nn.Layer) -> int:
-    """Fuse every ``nn.ReLU`` / ``nn.LeakyReLU`` that directly follows a :class:`OneDNNConv2D` in an
+    """Fuse every ``nn.ReLU`` / ``nn.LeakyReLU`` / ``nn.Sigmoid`` that directly follows a :class:`OneDNNConv2D` in an
     ``nn.Sequential`` into that conv (oneDNN applies it as the convolution writes its output, and its
     backward runs on all cores); the activation's place holds a :class:`FusedAway`. Returns the count.
 
@@ -48,9 +48,9 @@ def fuse_activations(model: nn.Layer) -> int:
         names = [name for name, _ in seq.named_children()]
         for first, second in zip(names, names[1:]):
             conv, act = getattr(seq, first), getattr(seq, second)
-            slope = act_slope(act)
-            if isinstance(conv, OneDNNConv2D) and conv.act_alpha is None and slope is not None:
-                conv.act_alpha = slope
+            fused = fusable_act(act)
+            if isinstance(conv, OneDNNConv2D) and conv.fused_act is None and fused is not None:
+                conv.fused_act = fused
                 setattr(seq, second, FusedAway(act))
                 count += 1
     return count
@@ -59,7 +59,7 @@ def fuse_activations(model: nn.Layer) -> int:
 def _unfuse(model: nn.Layer) -> int:
     for layer in model.sublayers():
         if isinstance(layer, OneDNNConv2D):
-            layer.act_alpha = None
+            layer.fused_act = None
     return _swap(model, lambda m: isinstance(m, FusedAway), lambda m: m.to_act())
 
 

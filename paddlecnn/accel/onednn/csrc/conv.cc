@@ -1,6 +1,7 @@
 // Convolution (NCHW at the boundary, oneDNN's blocked layouts inside) forward,
 // backward-data and backward-weights with bias, as paddle custom operators.
 // Primitives are built once per shape/stride/padding and kept in a static cache.
+#include "act_grad.h"
 #include "common.h"
 
 namespace pcnn {
@@ -43,12 +44,13 @@ static ConvGeom geometry(const paddle::Tensor& x, const paddle::Tensor& w, const
   return g;
 }
 
-// act: a fused (leaky) ReLU after the convolution, slope `alpha` below zero (0 = ReLU), as a post-op.
-static ConvPrims* prims_for(const ConvGeom& g, bool act = false, float alpha = 0.f) {
+// act: an activation fused after the convolution as a post-op (none when null).
+static ConvPrims* prims_for(const ConvGeom& g, const Act* act = nullptr) {
   static std::map<std::string, std::unique_ptr<ConvPrims>> cache;
   static std::mutex mu;
   std::lock_guard<std::mutex> lock(mu);
-  auto key = key_of({g.src, g.wei, g.strides, g.dilates, g.pad_l, g.pad_r}) + (act ? "act" + std::to_string(alpha) : "");
+  auto key = key_of({g.src, g.wei, g.strides, g.dilates, g.pad_l, g.pad_r}) +
+             (act ? (act->sigmoid ? "sigmoid" : "relu" + std::to_string(act->alpha)) : "");
   auto it = cache.find(key);
   if (it != cache.end()) return it->second.get();
   auto p = std::make_unique<ConvPrims>();
@@ -60,7 +62,7 @@ static ConvPrims* prims_for(const ConvGeom& g, bool act = false, float alpha = 0
   dnnl::primitive_attr attr;
   if (act) {
     dnnl::post_ops ops;
-    ops.append_eltwise(dnnl::algorithm::eltwise_relu, alpha, 0.f);
+    ops.append_eltwise(act_algorithm(*act), act->sigmoid ? 0.f : act->alpha, 0.f);
     attr.set_post_ops(ops);
   }
   p->fwd_pd = dnnl::convolution_forward::primitive_desc(
@@ -101,12 +103,12 @@ static paddle::Tensor dense(const paddle::Tensor& t) { return t.is_contiguous() 
 
 static paddle::Tensor conv_forward(const paddle::Tensor& x_in, const paddle::Tensor& w_in, const paddle::Tensor& b_in,
                                    const std::vector<int>& strides, const std::vector<int>& paddings,
-                                   const std::vector<int>& dilations, int groups, bool act, float alpha) {
+                                   const std::vector<int>& dilations, int groups, const Act* act) {
   check_cpu_f32(x_in, "x");
   check_cpu_f32(w_in, "weight");
   auto x = dense(x_in), w = dense(w_in), b = dense(b_in);
   auto g = geometry(x, w, strides, paddings, dilations, groups);
-  auto* p = prims_for(g, act, alpha);
+  auto* p = prims_for(g, act);
   auto y = paddle::empty({g.dst[0], g.dst[1], g.dst[2], g.dst[3]}, paddle::DataType::FLOAT32, x.place());
   auto src = as_layout(user_mem(p->src_md, x), p->fwd_pd.src_desc(), 0);
   auto wei = as_layout(user_mem(p->wei_md, w), p->fwd_pd.weights_desc(), 1);
@@ -122,31 +124,28 @@ static paddle::Tensor conv_forward(const paddle::Tensor& x_in, const paddle::Ten
 std::vector<paddle::Tensor> ConvForward(const paddle::Tensor& x, const paddle::Tensor& w, const paddle::Tensor& b,
                                         const std::vector<int>& strides, const std::vector<int>& paddings,
                                         const std::vector<int>& dilations, int groups, bool need_dx) {
-  return {conv_forward(x, w, b, strides, paddings, dilations, groups, false, 0.f)};
+  return {conv_forward(x, w, b, strides, paddings, dilations, groups, nullptr)};
 }
 
-// Out = leaky_relu(conv(X) + B, alpha): the activation runs inside the convolution's output pass.
+// Out = act(conv(X) + B): leaky_relu(., alpha) or sigmoid, run inside the convolution's output pass.
 std::vector<paddle::Tensor> ConvActForward(const paddle::Tensor& x, const paddle::Tensor& w, const paddle::Tensor& b,
                                            const std::vector<int>& strides, const std::vector<int>& paddings,
                                            const std::vector<int>& dilations, int groups, bool need_dx,
-                                           float alpha) {
-  return {conv_forward(x, w, b, strides, paddings, dilations, groups, true, alpha)};
+                                           const std::string& act, float alpha) {
+  auto a = act_of(act, alpha);
+  return {conv_forward(x, w, b, strides, paddings, dilations, groups, &a)};
 }
 
 // dX, dW, dB of a convolution from dY (the gradient at its output, before any activation).
-static std::vector<paddle::Tensor> conv_backward(const paddle::Tensor& x_in, const paddle::Tensor& w_in,
-                                                 const paddle::Tensor& b_in, const paddle::Tensor& dy_in,
-                                                 const std::vector<int>& strides, const std::vector<int>& paddings,
-                                                 const std::vector<int>& dilations, int groups, bool need_dx,
-                                                 bool act, float alpha) {
-  auto x = dense(x_in), w = dense(w_in), dy = dense(dy_in);
-  auto g = geometry(x, w, strides, paddings, dilations, groups);
-  auto* p = prims_for(g, act, alpha);
-  make_backward(p, g);
+// `dy` is oneDNN memory in any layout: the user's NCHW, or blocked already by the fused
+// activation's backward (then usually no reorder is left).
+static std::vector<paddle::Tensor> conv_backward(const paddle::Tensor& x, const paddle::Tensor& w,
+                                                 const paddle::Tensor& b_in, const memory& dy, ConvPrims* p,
+                                                 bool need_dx) {
   auto dx = paddle::empty(x.shape(), paddle::DataType::FLOAT32, x.place());
   auto dw = paddle::empty(w.shape(), paddle::DataType::FLOAT32, x.place());
   auto db = paddle::empty(b_in.shape(), paddle::DataType::FLOAT32, x.place());
-  auto ddst_w = as_layout(user_mem(p->dst_md, dy), p->bwd_wei_pd.diff_dst_desc(), 0);
+  auto ddst_w = as_layout(dy, p->bwd_wei_pd.diff_dst_desc(), 0);
   auto src = as_layout(user_mem(p->src_md, x), p->bwd_wei_pd.src_desc(), 1);
   auto dw_user = user_mem(p->wei_md, dw);
   auto dwei = target(dw_user, p->bwd_wei_pd.diff_weights_desc(), 2);
@@ -155,7 +154,7 @@ static std::vector<paddle::Tensor> conv_backward(const paddle::Tensor& x_in, con
   copy_back(dwei, dw_user);
   if (need_dx) {  // the first layer's input needs no gradient: skip the whole pass
     bool same = p->bwd_data_pd.diff_dst_desc() == p->bwd_wei_pd.diff_dst_desc();
-    auto ddst = same ? ddst_w : as_layout(user_mem(p->dst_md, dy), p->bwd_data_pd.diff_dst_desc(), 3);
+    auto ddst = same ? ddst_w : as_layout(dy, p->bwd_data_pd.diff_dst_desc(), 3);
     auto wei = as_layout(user_mem(p->wei_md, w), p->bwd_data_pd.weights_desc(), 4);
     auto dx_user = user_mem(p->src_md, dx);
     auto dsrc = target(dx_user, p->bwd_data_pd.diff_src_desc(), 5);
@@ -166,53 +165,43 @@ static std::vector<paddle::Tensor> conv_backward(const paddle::Tensor& x_in, con
   return {dx, dw, db};
 }
 
-std::vector<paddle::Tensor> ConvBackward(const paddle::Tensor& x, const paddle::Tensor& w, const paddle::Tensor& b,
-                                         const paddle::Tensor& dy, const std::vector<int>& strides,
-                                         const std::vector<int>& paddings, const std::vector<int>& dilations,
-                                         int groups, bool need_dx) {
-  return conv_backward(x, w, b, dy, strides, paddings, dilations, groups, need_dx, false, 0.f);
+// The primitives of a convolution (with its backward) for paddle's tensors and attributes.
+static ConvPrims* backward_prims(const paddle::Tensor& x, const paddle::Tensor& w, const std::vector<int>& strides,
+                                 const std::vector<int>& paddings, const std::vector<int>& dilations, int groups,
+                                 const Act* act) {
+  auto g = geometry(x, w, strides, paddings, dilations, groups);
+  auto* p = prims_for(g, act);
+  make_backward(p, g);
+  return p;
 }
 
-struct ActBackward {
-  memory::desc md;
-  dnnl::eltwise_forward::primitive_desc fwd_pd;
-  dnnl::eltwise_backward::primitive_desc pd;
-  dnnl::eltwise_backward prim;
-};
-
-// The (leaky) ReLU's backward from its output: dPre = dOut where Out > 0, alpha * dOut elsewhere
-// (with alpha >= 0, Out > 0 exactly where the input was > 0, as paddle's own kernels decide).
-static ActBackward* act_backward_for(const memory::dims& dims, float alpha) {
-  static std::map<std::string, std::unique_ptr<ActBackward>> cache;
-  static std::mutex mu;
-  std::lock_guard<std::mutex> lock(mu);
-  auto key = key_of({dims}) + std::to_string(alpha);
-  auto it = cache.find(key);
-  if (it != cache.end()) return it->second.get();
-  auto a = std::make_unique<ActBackward>();
-  auto algo = dnnl::algorithm::eltwise_relu_use_dst_for_bwd;
-  a->md = memory::desc(dims, dt::f32, tag::nchw);
-  a->fwd_pd = dnnl::eltwise_forward::primitive_desc(engine(), dnnl::prop_kind::forward_training, algo, a->md, a->md,
-                                                    alpha, 0.f);
-  a->pd = dnnl::eltwise_backward::primitive_desc(engine(), algo, a->md, a->md, a->md, alpha, 0.f, a->fwd_pd);
-  a->prim = dnnl::eltwise_backward(a->pd);
-  auto* raw = a.get();
-  cache[key] = std::move(a);
-  return raw;
+std::vector<paddle::Tensor> ConvBackward(const paddle::Tensor& x_in, const paddle::Tensor& w_in,
+                                         const paddle::Tensor& b, const paddle::Tensor& dy_in,
+                                         const std::vector<int>& strides, const std::vector<int>& paddings,
+                                         const std::vector<int>& dilations, int groups, bool need_dx) {
+  auto x = dense(x_in), w = dense(w_in), dy = dense(dy_in);
+  auto* p = backward_prims(x, w, strides, paddings, dilations, groups, nullptr);
+  return conv_backward(x, w, b, user_mem(p->dst_md, dy), p, need_dx);
 }
 
-std::vector<paddle::Tensor> ConvActBackward(const paddle::Tensor& x, const paddle::Tensor& w,
+// The fused activation's backward first (act_grad_into, straight into the blocked layout the
+// weight gradient reads when oneDNN chose nChw8c/nChw16c), then the convolution's.
+std::vector<paddle::Tensor> ConvActBackward(const paddle::Tensor& x_in, const paddle::Tensor& w_in,
                                             const paddle::Tensor& b, const paddle::Tensor& out_in,
                                             const paddle::Tensor& dout_in, const std::vector<int>& strides,
                                             const std::vector<int>& paddings, const std::vector<int>& dilations,
-                                            int groups, bool need_dx, float alpha) {
-  auto out = dense(out_in), dout = dense(dout_in);
-  auto* a = act_backward_for(dims_of(out), alpha);
-  auto dpre = paddle::empty(out.shape(), paddle::DataType::FLOAT32, out.place());
-  a->prim.execute(stream(), {{DNNL_ARG_DST, user_mem(a->md, out)}, {DNNL_ARG_DIFF_DST, user_mem(a->md, dout)},
-                             {DNNL_ARG_DIFF_SRC, user_mem(a->md, dpre)}});
-  stream().wait();
-  return conv_backward(x, w, b, dpre, strides, paddings, dilations, groups, need_dx, true, alpha);
+                                            int groups, bool need_dx, const std::string& act, float alpha) {
+  auto x = dense(x_in), w = dense(w_in), out = dense(out_in), dout = dense(dout_in);
+  auto a = act_of(act, alpha);
+  auto* p = backward_prims(x, w, strides, paddings, dilations, groups, &a);
+  auto want = p->bwd_wei_pd.diff_dst_desc();
+  int block = channel_block(want);
+  auto md = block ? want : p->dst_md;  // any other layout: NCHW here, reordered by conv_backward
+  memory dpre(md, engine(), scratch(6, md.get_size()));
+  auto d = dims_of(out);
+  act_grad_into(a, out.data<float>(), dout.data<float>(), static_cast<float*>(dpre.get_data_handle()), d[0], d[1],
+                d[2] * d[3], block ? block : 1);
+  return conv_backward(x, w, b, dpre, p, need_dx);
 }
 
 std::vector<std::vector<int64_t>> ConvInferShape(const std::vector<int64_t>& x, const std::vector<int64_t>& w,
@@ -229,7 +218,8 @@ std::vector<std::vector<int64_t>> ConvInferShape(const std::vector<int64_t>& x, 
 std::vector<std::vector<int64_t>> ConvActInferShape(const std::vector<int64_t>& x, const std::vector<int64_t>& w,
                                                     const std::vector<int64_t>& b, const std::vector<int>& strides,
                                                     const std::vector<int>& pads, const std::vector<int>& dil,
-                                                    int groups, bool need_dx, float alpha) {
+                                                    int groups, bool need_dx, const std::string& act,
+                                                    float alpha) {
   return ConvInferShape(x, w, b, strides, pads, dil, groups, need_dx);
 }
 
@@ -260,7 +250,7 @@ PD_BUILD_OP(pcnn_conv2d_act)
     .Inputs({"X", "W", "B"})
     .Outputs({"Out"})
     .Attrs({"strides: std::vector<int>", "paddings: std::vector<int>", "dilations: std::vector<int>",
-            "groups: int", "need_dx: bool", "alpha: float"})
+            "groups: int", "need_dx: bool", "act: std::string", "alpha: float"})
     .SetKernelFn(PD_KERNEL(pcnn::ConvActForward))
     .SetInferShapeFn(PD_INFER_SHAPE(pcnn::ConvActInferShape))
     .SetInferDtypeFn(PD_INFER_DTYPE(pcnn::ConvInferDtype));
@@ -269,5 +259,5 @@ PD_BUILD_GRAD_OP(pcnn_conv2d_act)
     .Inputs({"X", "W", "B", "Out", paddle::Grad("Out")})
     .Outputs({paddle::Grad("X"), paddle::Grad("W"), paddle::Grad("B")})
     .Attrs({"strides: std::vector<int>", "paddings: std::vector<int>", "dilations: std::vector<int>",
-            "groups: int", "need_dx: bool", "alpha: float"})
+            "groups: int", "need_dx: bool", "act: std::string", "alpha: float"})
     .SetKernelFn(PD_KERNEL(pcnn::ConvActBackward));
