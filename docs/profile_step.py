@@ -31,10 +31,10 @@ def profile(name: str, backend: str) -> str:
     model = options.pop("model", name)
     paddle.seed(0)
     net = create(model, num_classes=NUM_CLASSES, **options)
-    (onednn.enable if backend == "onednn" else fastconv.enable)(net)
-    fastconv.enable_pools(net)
     if backend == "onednn":
-        onednn.fuse_activations(net)
+        onednn.enable_all(net)
+    else:
+        fastconv.maybe_enable(net, fastconv=True)
     x, y = synthetic_batch(32, options.get("in_channels", 3), options["input_size"])
     step = paddle_step(net, x, y, zero_grads=False)
     step(), step()

@@ -154,7 +154,7 @@ def test_short_lenet5_training_matches_paddle_and_repeats_bitwise(two_threads):
     runs = []
     for _ in range(2):
         net = _lenet()
-        assert onednn.enable(net) == 2 and onednn.enable_pools(net) == 2
+        assert onednn.enable_all(net) == (2, 2, 2)             # convs, pools, fused sigmoids: train()'s set
         runs.append(_train(net, batches))
     (losses, state), (losses2, state2) = runs
     np.testing.assert_allclose(losses, ref_losses, rtol=1e-4)
@@ -357,8 +357,8 @@ def test_short_training_with_fused_activations_matches_paddle_and_repeats_bitwis
         m = models.create("cnn_alltricks", num_classes=10, input_size=32, width=0.125)
         m.eval()                               # BN uses its running stats and dropout is off: a fixed function
         if fuse:
-            onednn.enable(m)
-            assert onednn.fuse_activations(m) > 0
+            convs, pools, fused = onednn.enable_all(m)
+            assert pools > 0 and fused > 0
         return m
 
     ref_losses, ref_state = _train(net(False), batches)

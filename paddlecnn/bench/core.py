@@ -167,9 +167,7 @@ def _onednn_model(model: nn.Layer) -> nn.Layer:
     ok, why = onednn.available()
     if not ok:
         raise PaddleCNNError(f"oneDNN backend unavailable: {why}")
-    onednn.enable(model)
-    fastconv.enable_pools(model)
-    onednn.fuse_activations(model)
+    onednn.enable_all(model)
     return model
 
 

@@ -35,10 +35,11 @@ def rss_child(spec: str) -> None:
     if backend in ("fast", "onednn"):          # the CPU steps of paddlecnn.train, before and with oneDNN
         from ..accel import fastconv, onednn
 
-        (onednn.enable if backend == "onednn" else fastconv.enable)(model)
-        fastconv.enable_pools(model)
         if backend == "onednn":
-            onednn.fuse_activations(model)
+            onednn.enable_all(model)
+        else:
+            fastconv.enable(model)
+            fastconv.enable_pools(model)
     step = paddle_step(model, x, y, zero_grads=backend == "paddle")
     for _ in range(s["steps"]):
         step()

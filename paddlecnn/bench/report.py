@@ -57,7 +57,7 @@ def _models_table(result: dict) -> List[str]:
                "DataLoader,\nfit = paddle.Model.fit, bare/torch = the step alone on one fixed batch in paddle / PyTorch; "
                "GFLOP/s of the bare step;\nfast = the bare step with FastConv2D, FastMaxPool2D, gradients dropped, not "
                "zero-filled; onednn = the bare step as paddlecnn.train\nruns it on a CPU (oneDNN convolutions with their ReLU/LeakyReLU/sigmoid fused in, "
-               "FastMaxPool2D, gradients dropped); train/loop/fit/bare use paddle's own layers;\nfast, onednn and torch were "
+               "oneDNN pools, gradients dropped); train/loop/fit/bare use paddle's own layers;\nfast, onednn and torch were "
                f"timed in alternating blocks ({result['plan'].get('rounds', 1)} rounds of {result['plan']['steps']} steps "
                "each), so a slow spell of the machine hits all three:")
     out.append(_table(["model", "px", "batch", "train", "loop", "fit", "bare", "torch", "train/loop", "fit/loop",

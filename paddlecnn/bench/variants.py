@@ -40,21 +40,20 @@ def speed_variants(name: str, options: dict, x: np.ndarray, y: np.ndarray) -> Di
             "fast_step": paddle_step(copy(fastconv.MAX_PIXELS, pools=True), x, y, zero_grads=False),
             "to_static": paddle_step(copy(static=True), x, y),
             "fastconv+to_static": paddle_step(copy(fastconv.MAX_PIXELS, True), x, y)}
-    onednn_step = _onednn_step(copy(pools=True), x, y)
+    onednn_step = _onednn_step(copy(), x, y)
     if onednn_step is not None:      # paddlecnn.train's CPU step where the oneDNN operators build
         steps["onednn_step"] = onednn_step
     return steps
 
 
 def _onednn_step(model, x: np.ndarray, y: np.ndarray):
-    """paddlecnn.train's CPU step: oneDNN convolutions (FastMaxPool2D already in), gradients dropped;
+    """paddlecnn.train's CPU step: oneDNN convolutions, pools and fused activations, gradients dropped;
     None where the oneDNN operators do not build."""
     from ..accel import onednn
 
     if not onednn.available()[0]:
         return None
-    onednn.enable(model)
-    onednn.fuse_activations(model)
+    onednn.enable_all(model)
     return paddle_step(model, x, y, zero_grads=False)
 
 

@@ -271,8 +271,9 @@ def describe(run: Run) -> str:
     params = sum(int(np.prod(p.shape)) for p in run.net.parameters())
     evals = f", {d['eval_size']} eval" if d.get("eval_size") else ", no eval data"
     backend, convs, pools = run.fast_layers
-    conv_kind = "oneDNN" if backend == "onednn" else "FastConv2D"
-    fast = [f"{convs} convs as {conv_kind}" if convs else "", f"{pools} max pools as FastMaxPool2D" if pools else ""]
+    conv_kind, pool_kind = ("oneDNN", "oneDNN") if backend == "onednn" else ("FastConv2D", "FastMaxPool2D")
+    pool_what = "pools" if backend == "onednn" else "max pools"   # oneDNN runs average pools too
+    fast = [f"{convs} convs as {conv_kind}" if convs else "", f"{pools} {pool_what} as {pool_kind}" if pools else ""]
     fast_note = f" ({', '.join(p for p in fast if p)})" if convs or pools else ""
     start = (f"; resuming at epoch {run.start_epoch + 1}" + (f" step {run.resume_step}" if run.resume_step else "")
              if run.saved is not None else "")

@@ -116,7 +116,8 @@ def speed_up_layers(net: paddle.nn.Layer, setting, device: str, say=print) -> Tu
     """Swap faster CPU layers into ``net`` as ``setting`` asks; returns (backend, convs, pools swapped).
 
     Backends (:func:`paddlecnn.accel.onednn.choose_backend`): "onednn" (oneDNN convolutions with
-    their ReLU/LeakyReLU/sigmoid fused in + FastMaxPool2D), "fastconv" (FastConv2D + FastMaxPool2D), "paddle" (nothing swapped).
+    their ReLU/LeakyReLU/sigmoid fused in, oneDNN pools), "fastconv" (FastConv2D + FastMaxPool2D),
+    "paddle" (nothing swapped).
     "auto" picks oneDNN on a CPU when its operators build, else FastConv2D, and nothing on a
     GPU (cuDNN is fast there). A fallback from oneDNN is said in one line.
     """
@@ -126,8 +127,7 @@ def speed_up_layers(net: paddle.nn.Layer, setting, device: str, say=print) -> Tu
     if backend != "onednn" and setting in ("auto", "onednn") and not device.startswith("gpu"):
         say(f"paddlecnn: {reason}")
     if backend == "onednn":
-        convs, pools = onednn.enable(net), fastconv.enable_pools(net)
-        onednn.fuse_activations(net)  # each conv's ReLU/LeakyReLU/sigmoid runs inside it
+        convs, pools, _ = onednn.enable_all(net)  # each conv's ReLU/LeakyReLU/sigmoid runs inside it
         return backend, convs, pools
     if backend == "fastconv":
         return backend, fastconv.enable(net), fastconv.enable_pools(net)

@@ -33,6 +33,13 @@ def enable_pools(model: nn.Layer) -> int:
     return _swap(model, pool_eligible, OneDNNPool2D)
 
 
+def enable_all(model: nn.Layer) -> Tuple[int, int, int]:
+    """The whole backend as ``paddlecnn.train`` runs it on a CPU: :func:`enable`, :func:`enable_pools`,
+    then :func:`fuse_activations`. Returns (convs, pools, activations) swapped or fused."""
+    convs, pools = enable(model), enable_pools(model)
+    return convs, pools, fuse_activations(model)
+
+
 def fuse_activations(model: nn.Layer) -> int:
     """Fuse every ``nn.ReLU`` / ``nn.LeakyReLU`` / ``nn.Sigmoid`` that directly follows a :class:`OneDNNConv2D` in an
     ``nn.Sequential`` into that conv (oneDNN applies it as the convolution writes its output, and its
@@ -71,18 +78,14 @@ def disable(model: nn.Layer) -> int:
             + _swap(model, lambda m: isinstance(m, OneDNNPool2D), lambda m: m.to_pool()))
 
 
-def maybe_enable(model: nn.Layer, onednn: bool = False, pools: bool = False) -> nn.Layer:
-    """For hand-written loops: :func:`enable` (and :func:`enable_pools` when ``pools``) when ``onednn`` is
-    true; returns ``model``.
-
-    Pools stay paddle's by default: oneDNN pools NCHW tensors with its plain reference
-    kernel, which measured 2-5x slower than paddle's indexed max pool (fastconv's
-    FastMaxPool2D) on the lessons' shapes; the fast backend pairs :func:`enable` with that.
-    """
+def maybe_enable(model: nn.Layer, onednn: bool = False, pools: bool = True) -> nn.Layer:
+    """For hand-written loops: :func:`enable_all` when ``onednn`` is true (:func:`enable` alone when
+    ``pools`` is false); returns ``model``."""
     if onednn:
-        enable(model)
         if pools:
-            enable_pools(model)
+            enable_all(model)
+        else:
+            enable(model)
     return model
 
 
@@ -92,8 +95,7 @@ def choose_backend(setting: Union[str, bool], device: str) -> Tuple[str, str]:
     ``setting`` is ``fastconv``'s value: False/"off" keeps paddle's layers; True/"on" is
     today's FastConv2D path; "onednn" asks for this backend and "auto" prefers it on a
     CPU; both fall back to the FastConv2D path, with the reason, when it cannot be built.
-    "onednn" means: convolutions by :func:`enable`, max pools by fastconv's
-    ``enable_pools`` (FastMaxPool2D), see :func:`maybe_enable`.
+    "onednn" means :func:`enable_all`: convolutions, pools and fused activations on oneDNN.
     A GPU run ("gpu", "gpu:0") keeps paddle's layers under "auto" (cuDNN does the work).
     """
     if setting not in SETTINGS:

@@ -1,12 +1,15 @@
-// Max and average pooling forward/backward (NCHW), as paddle custom operators. Max
-// pooling keeps oneDNN's workspace (where each window's maximum was) as a second
-// output, so the backward pass does not search the windows again.
+// Max and average pooling forward/backward (NCHW at the boundary), as paddle custom operators.
+// Max pooling keeps oneDNN's workspace (where each window's maximum was) as a second output,
+// so the backward pass does not search the windows again. Inside, the pooling runs on a
+// channel-blocked copy (nChw16c or nChw8c, whichever oneDNN has a JIT kernel for): on plain
+// NCHW oneDNN only has its reference kernel, several times slower than paddle's own pool.
 #include "common.h"
 
 namespace pcnn {
 
 struct PoolPrims {
-  memory::desc src_md, dst_md;
+  memory::desc src_md, dst_md;   // the user's NCHW
+  memory::desc bsrc_md, bdst_md;  // what the primitives run on (blocked, or NCHW when no JIT kernel is)
   dnnl::pooling_forward::primitive_desc fwd_pd;
   dnnl::pooling_forward fwd;
   dnnl::pooling_backward::primitive_desc bwd_pd;
@@ -35,13 +38,22 @@ static PoolPrims* pool_prims(const memory::dims& src, const std::vector<int>& k,
   auto it = cache.find(key);
   if (it != cache.end()) return it->second.get();
   auto q = std::make_unique<PoolPrims>();
+  auto out = pool_out(src, k, s, p);
   q->src_md = memory::desc(src, dt::f32, tag::nchw);
-  q->dst_md = memory::desc(pool_out(src, k, s, p), dt::f32, tag::nchw);
+  q->dst_md = memory::desc(out, dt::f32, tag::nchw);
   auto alg = algorithm_of(algo);
-  q->fwd_pd = dnnl::pooling_forward::primitive_desc(engine(), dnnl::prop_kind::forward_training, alg, q->src_md,
-                                                    q->dst_md, sd, kd, dil, pl, pr);
+  for (auto layout : {tag::nChw16c, tag::nChw8c, tag::nchw}) {  // the first with a JIT kernel, else NCHW
+    q->bsrc_md = memory::desc(src, dt::f32, layout);
+    q->bdst_md = memory::desc(out, dt::f32, layout);
+    q->fwd_pd = dnnl::pooling_forward::primitive_desc(engine(), dnnl::prop_kind::forward_training, alg, q->bsrc_md,
+                                                      q->bdst_md, sd, kd, dil, pl, pr, dnnl::primitive_attr(), true);
+    if (q->fwd_pd && std::string(q->fwd_pd.impl_info_str()).find("jit") != std::string::npos) break;
+  }
+  if (!q->fwd_pd)
+    q->fwd_pd = dnnl::pooling_forward::primitive_desc(engine(), dnnl::prop_kind::forward_training, alg, q->bsrc_md,
+                                                      q->bdst_md, sd, kd, dil, pl, pr);
   q->fwd = dnnl::pooling_forward(q->fwd_pd);
-  q->bwd_pd = dnnl::pooling_backward::primitive_desc(engine(), alg, q->src_md, q->dst_md, sd, kd, dil, pl, pr,
+  q->bwd_pd = dnnl::pooling_backward::primitive_desc(engine(), alg, q->bsrc_md, q->bdst_md, sd, kd, dil, pl, pr,
                                                      q->fwd_pd);
   q->bwd = dnnl::pooling_backward(q->bwd_pd);
   auto* raw = q.get();
@@ -59,11 +71,13 @@ std::vector<paddle::Tensor> PoolForward(const paddle::Tensor& x_in, const std::v
   auto y = paddle::empty({od[0], od[1], od[2], od[3]}, paddle::DataType::FLOAT32, x.place());
   int64_t ws_bytes = algo == 0 ? static_cast<int64_t>(q->fwd_pd.workspace_desc().get_size()) : 1;
   auto ws = paddle::empty({ws_bytes}, paddle::DataType::UINT8, x.place());
-  memory src(q->src_md, engine(), const_cast<float*>(x.data<float>()));
-  memory dst(q->dst_md, engine(), y.data<float>());
+  auto src = as_layout(memory(q->src_md, engine(), const_cast<float*>(x.data<float>())), q->bsrc_md, 0);
+  memory y_user(q->dst_md, engine(), y.data<float>());
+  auto dst = target(y_user, q->bdst_md, 1);
   std::unordered_map<int, memory> args{{DNNL_ARG_SRC, src}, {DNNL_ARG_DST, dst}};
   if (algo == 0) args[DNNL_ARG_WORKSPACE] = memory(q->fwd_pd.workspace_desc(), engine(), ws.data<uint8_t>());
   q->fwd.execute(stream(), args);
+  copy_back(dst, y_user);
   stream().wait();
   return {y, ws};
 }
@@ -75,13 +89,15 @@ std::vector<paddle::Tensor> PoolBackward(const paddle::Tensor& x, const paddle::
   auto dy = dy_in.is_contiguous() ? dy_in : dy_in.contiguous();
   auto* q = pool_prims(dims_of(x), kernel, strides, paddings, algo);
   auto dx = paddle::empty(x.shape(), paddle::DataType::FLOAT32, x.place());
-  memory ddst(q->dst_md, engine(), const_cast<float*>(dy.data<float>()));
-  memory dsrc(q->src_md, engine(), dx.data<float>());
+  auto ddst = as_layout(memory(q->dst_md, engine(), const_cast<float*>(dy.data<float>())), q->bdst_md, 0);
+  memory dx_user(q->src_md, engine(), dx.data<float>());
+  auto dsrc = target(dx_user, q->bsrc_md, 1);
   std::unordered_map<int, memory> args{{DNNL_ARG_DIFF_DST, ddst}, {DNNL_ARG_DIFF_SRC, dsrc}};
   if (algo == 0)
     args[DNNL_ARG_WORKSPACE] =
         memory(q->fwd_pd.workspace_desc(), engine(), const_cast<uint8_t*>(ws.data<uint8_t>()));
   q->bwd.execute(stream(), args);
+  copy_back(dsrc, dx_user);
   stream().wait();
   return {dx};
 }
