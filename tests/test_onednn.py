@@ -388,3 +388,11 @@ def test_fused_activation_backward_matches_paddle_on_padded_and_whole_channel_bl
     g_ours = paddle.grad([(y_ours * weights).sum()], params)
     for a, b in zip(g_ours, g_ref):
         assert _rel(a, b) < 1e-4
+
+
+def test_our_openmp_loops_link_the_runtime_paddles_onednn_runs_on(tmp_path):
+    # paddle's wheel loads Intel's libiomp5 and its oneDNN runs there; linking gcc's libgomp instead gave a
+    # second team of threads fighting oneDNN's for the cores (VGG-11's step 207 -> 281 ms, docs/performance.md).
+    assert build.openmp_ldflag(tmp_path) == "-fopenmp"                 # no libiomp5 shipped: gcc's own
+    (tmp_path / "libiomp5.so").write_bytes(b"")
+    assert build.openmp_ldflag(tmp_path) == "-l:libiomp5.so"
