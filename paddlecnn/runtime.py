@@ -12,10 +12,17 @@ two settings only work when made early:
   product) selects the AVX2 path; measured 35 -> 68 GFLOP/s on a 2-core EPYC.
   We set it only on AMD CPUs and never override a value the user set.
 
+One more is made at import and works at any time: glibc's malloc gives every freed block
+above 128 KiB (its adaptive mmap threshold) back to the OS, so each large tensor of every
+training step faults its pages in afresh. :func:`configure_malloc` keeps blocks up to
+32 MiB on the heap for reuse (measured: VGG-11's step 254 -> 233 ms, a BatchNorm forward +
+backward on a (32, 32, 64, 64) batch 41 -> 15 ms), unless the user tuned malloc.
+
 What was decided is kept in :data:`SETTINGS` so lessons and the CLI can say it.
 """
 from __future__ import annotations
 
+import ctypes
 import os
 import random
 import sys
@@ -101,6 +108,33 @@ def _configure_mkl() -> None:
         SETTINGS["MKL_DEBUG_CPU_TYPE"] = "unset (not an AMD CPU)"
 
 
+# mallopt() parameters (glibc's malloc.h) and the values configure_malloc sets.
+M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3
+KEEP_MMAP_THRESHOLD = 32 << 20        # glibc's largest: blocks up to 32 MiB come from the reusable heap
+KEEP_TRIM_THRESHOLD = (1 << 31) - 1   # never hand the heap's free top back to the OS
+
+
+def configure_malloc(environ=os.environ, libc=None) -> str:
+    """Keep freed memory for reuse (glibc ``mallopt``); returns what is in force, in words.
+
+    Left alone when the user tuned malloc (``MALLOC_MMAP_THRESHOLD_``, ``MALLOC_TRIM_THRESHOLD_``
+    or ``glibc.malloc`` in ``GLIBC_TUNABLES``), when ``PADDLECNN_MALLOC=off``, or without glibc.
+    The cost: a process holds on to memory it freed, up to its peak (what peak RSS measures anyway).
+    """
+    if ({"MALLOC_MMAP_THRESHOLD_", "MALLOC_TRIM_THRESHOLD_"} & set(environ)
+            or "glibc.malloc" in environ.get("GLIBC_TUNABLES", "")):
+        return "the user's (MALLOC_* or GLIBC_TUNABLES set)"
+    if environ.get("PADDLECNN_MALLOC", "").lower() in ("off", "0", "false"):
+        return "glibc's default (PADDLECNN_MALLOC=off)"
+    try:
+        libc = libc if libc is not None else ctypes.CDLL(None)    # the C library this process runs on
+        kept = (libc.mallopt(M_MMAP_THRESHOLD, KEEP_MMAP_THRESHOLD) == 1
+                and libc.mallopt(M_TRIM_THRESHOLD, KEEP_TRIM_THRESHOLD) == 1)
+    except (OSError, AttributeError):                             # not glibc (macOS, musl, Windows)
+        return "the platform's default (no glibc mallopt)"
+    return "freed blocks up to 32 MiB kept for reuse (glibc mallopt)" if kept else "glibc's default (mallopt refused)"
+
+
 def get_device(device: Optional[str] = None) -> str:
     """Pick the device: the user's choice, else the GPU when paddle has CUDA, else the CPU.
 
@@ -137,6 +171,7 @@ def describe() -> str:
 
 
 _configure_mkl()
+SETTINGS["malloc"] = configure_malloc()
 set_threads()
 
 

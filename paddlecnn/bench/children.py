@@ -13,7 +13,7 @@ from .. import runtime
 from ..errors import PaddleCNNError
 
 # Settings a variant of :func:`paddlecnn.bench.envab.env_ab` may set: a child starts without the parent's.
-TUNING_VARIABLES = ("MKL_DEBUG_CPU_TYPE", "OMP_PROC_BIND", "OMP_PLACES", "OMP_WAIT_POLICY")
+TUNING_VARIABLES = ("MKL_DEBUG_CPU_TYPE", "OMP_PROC_BIND", "OMP_PLACES", "OMP_WAIT_POLICY", "PADDLECNN_MALLOC")
 
 
 def child_env(extra: Optional[Dict[str, str]] = None) -> dict:

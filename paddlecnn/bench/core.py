@@ -88,7 +88,7 @@ def machine() -> dict:
         pass
     info = {"cpu": cpu, "amd": runtime.is_amd_cpu(), "cores": runtime.available_cores(),
             "threads": runtime.SETTINGS.get("threads"), "threads_source": runtime.SETTINGS.get("threads_source"),
-            "MKL_DEBUG_CPU_TYPE": runtime.SETTINGS.get("MKL_DEBUG_CPU_TYPE"),
+            "MKL_DEBUG_CPU_TYPE": runtime.SETTINGS.get("MKL_DEBUG_CPU_TYPE"), "malloc": runtime.SETTINGS.get("malloc"),
             "device": str(paddle.get_device()), "python": platform.python_version(),
             "paddle": paddle.__version__, "numpy": np.__version__, "torch": None}
     if torch_available():

@@ -16,6 +16,7 @@ ENV_VARIANTS: Dict[str, Dict[str, str]] = {
     "MKL_DEBUG_CPU_TYPE=5": {"MKL_DEBUG_CPU_TYPE": "5"},
     "OMP_PROC_BIND=true": {"OMP_PROC_BIND": "true", "OMP_PLACES": "cores"},
     "OMP_WAIT_POLICY=PASSIVE": {"OMP_WAIT_POLICY": "PASSIVE"},
+    "PADDLECNN_MALLOC=off": {"PADDLECNN_MALLOC": "off"},
     "1 thread": {"OMP_NUM_THREADS": "1"},
 }
 

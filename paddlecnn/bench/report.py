@@ -29,7 +29,8 @@ def format_report(result: dict) -> str:
 def _header(result: dict) -> List[str]:
     m, g = result["machine"], result["gemm"]
     out = [f"paddlecnn bench {result['date']}: {m['cpu']}, {m['threads']} threads of {m['cores']} cores, "
-           f"paddle {m['paddle']}, torch {m['torch'] or 'not installed'}, MKL_DEBUG_CPU_TYPE {m['MKL_DEBUG_CPU_TYPE']}",
+           f"paddle {m['paddle']}, torch {m['torch'] or 'not installed'}, MKL_DEBUG_CPU_TYPE {m['MKL_DEBUG_CPU_TYPE']}"
+           + (f", malloc: {m['malloc']}" if m.get("malloc") else ""),
            f"float32 GEMM {g['n']}x{g['n']}: paddle {g['paddle_gflops']:.1f} GFLOP/s, numpy {g['numpy_gflops']:.1f}"
            + (f", torch {g['torch_gflops']:.1f}" if "torch_gflops" in g else "")]
     busy = max(filter(None, [result.get("load_before"), result.get("load_after")]), default=None)
