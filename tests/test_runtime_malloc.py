@@ -22,7 +22,7 @@ def test_sets_both_thresholds_when_nobody_tuned_malloc():
     libc = FakeLibc()
     said = runtime.configure_malloc({}, libc)
     assert said.startswith("freed blocks up to 32 MiB kept")
-    assert libc.calls == [(runtime.M_MMAP_THRESHOLD, 32 << 20), (runtime.M_TRIM_THRESHOLD, 2 ** 31 - 1)]
+    assert libc.calls == [(runtime.M_MMAP_THRESHOLD, 32 << 20), (runtime.M_TRIM_THRESHOLD, 128 << 20)]
 
 
 @pytest.mark.parametrize("environ,expect", [
@@ -52,4 +52,4 @@ def test_this_process_keeps_freed_memory_unless_the_environment_said_otherwise()
     tuned = any(k in os.environ for k in ("MALLOC_MMAP_THRESHOLD_", "MALLOC_TRIM_THRESHOLD_", "PADDLECNN_MALLOC"))
     if tuned or "glibc.malloc" in os.environ.get("GLIBC_TUNABLES", ""):
         pytest.skip("the environment tunes malloc")
-    assert runtime.SETTINGS["malloc"] == "freed blocks up to 32 MiB kept for reuse (glibc mallopt)"
+    assert runtime.SETTINGS["malloc"] == "freed blocks up to 32 MiB kept for reuse, at most 128 MiB held (glibc mallopt)"
