@@ -120,8 +120,8 @@ def configure_malloc(environ=os.environ, libc=None) -> str:
     Left alone when the user tuned malloc (``MALLOC_MMAP_THRESHOLD_``, ``MALLOC_TRIM_THRESHOLD_``
     or ``glibc.malloc`` in ``GLIBC_TUNABLES``), when ``PADDLECNN_MALLOC=off``, or without glibc.
     The cost: a process holds on to up to 128 MiB of memory it freed. Measured on the README's main
-    job: 2.2x faster than before the oneDNN backend at +10 % peak RSS; with no limit on what is held
-    (trim threshold 2 GiB), the same speed at +13 %; trimming every free top, +2 % but a third slower.
+    job against the code before the oneDNN backend: 2.15x faster at +8 % peak RSS; with no limit on
+    what is held (2 GiB), about the same speed at +13 %; trimming every free top, +2 % but a fifth slower.
     """
     if ({"MALLOC_MMAP_THRESHOLD_", "MALLOC_TRIM_THRESHOLD_"} & set(environ)
             or "glibc.malloc" in environ.get("GLIBC_TUNABLES", "")):
