@@ -121,7 +121,7 @@ def configure_malloc(environ=os.environ, libc=None) -> str:
     or ``glibc.malloc`` in ``GLIBC_TUNABLES``), when ``PADDLECNN_MALLOC=off``, or without glibc.
     The cost: a process holds on to up to 128 MiB of memory it freed. Measured on the README's main
     job against the code before the oneDNN backend: 2.15x faster at +8 % peak RSS; with no limit on
-    what is held (2 GiB), about the same speed at +13 %; trimming every free top, +2 % but a fifth slower.
+    what is held (2 GiB), about the same speed at +13 %; trimming every free top, +2 % but 28 % slower.
     """
     if ({"MALLOC_MMAP_THRESHOLD_", "MALLOC_TRIM_THRESHOLD_"} & set(environ)
             or "glibc.malloc" in environ.get("GLIBC_TUNABLES", "")):
