@@ -36,20 +36,9 @@ def child(framework: str, name: str) -> None:
         onednn.enable_all(net)
         step = paddle_step(net, x, y, zero_grads=False)
     else:
-        import torch
+        from paddlecnn.bench.torch_twin import torch_step, torch_twin
 
-        from paddlecnn.bench import torch_twin
-
-        torch.set_num_threads(2)
-        twin = torch_twin(net)
-        opt = torch.optim.SGD(twin.parameters(), lr=0.01, momentum=0.9)
-        tx, ty = torch.from_numpy(x), torch.from_numpy(y)
-
-        def step():
-            loss = torch.nn.functional.cross_entropy(twin(tx), ty)
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
+        step = torch_step(torch_twin(net), x, y, threads=2)
     for _ in range(WARMUP):
         step()
     print("MARK-START", flush=True)

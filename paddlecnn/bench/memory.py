@@ -38,8 +38,7 @@ def rss_child(spec: str) -> None:
         if backend == "onednn":
             onednn.enable_all(model)
         else:
-            fastconv.enable(model)
-            fastconv.enable_pools(model)
+            fastconv.maybe_enable(model, fastconv=True)
     step = paddle_step(model, x, y, zero_grads=backend == "paddle")
     for _ in range(s["steps"]):
         step()

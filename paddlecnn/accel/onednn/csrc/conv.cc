@@ -20,6 +20,7 @@ struct ConvPrims {
   dnnl::convolution_backward_data bwd_data;
   dnnl::convolution_backward_weights::primitive_desc bwd_wei_pd;
   dnnl::convolution_backward_weights bwd_wei;
+  int dpre_block = 0;  // channel_block of bwd_wei's diff_dst: the layout a fused activation's backward writes
 };
 
 // paddle: x (N, C, H, W), w (O, C/g, kh, kw); paddings {top, bottom, left, right};
@@ -92,6 +93,7 @@ static void make_backward(ConvPrims* p, const ConvGeom& g) {
       any(g.dst), g.strides,
       g.dilates, g.pad_l, g.pad_r, p->fwd_pd);
   p->bwd_wei = dnnl::convolution_backward_weights(p->bwd_wei_pd);
+  p->dpre_block = channel_block(p->bwd_wei_pd.diff_dst_desc());
   p->has_bwd = true;
 }
 
@@ -194,9 +196,8 @@ std::vector<paddle::Tensor> ConvActBackward(const paddle::Tensor& x_in, const pa
   auto x = dense(x_in), w = dense(w_in), out = dense(out_in), dout = dense(dout_in);
   auto a = act_of(act, alpha);
   auto* p = backward_prims(x, w, strides, paddings, dilations, groups, &a);
-  auto want = p->bwd_wei_pd.diff_dst_desc();
-  int block = channel_block(want);
-  auto md = block ? want : p->dst_md;  // any other layout: NCHW here, reordered by conv_backward
+  int block = p->dpre_block;
+  auto md = block ? p->bwd_wei_pd.diff_dst_desc() : p->dst_md;  // any other layout: NCHW, reordered later
   memory dpre(md, engine(), scratch(6, md.get_size()));
   auto d = dims_of(out);
   act_grad_into(a, out.data<float>(), dout.data<float>(), static_cast<float*>(dpre.get_data_handle()), d[0], d[1],

@@ -42,16 +42,19 @@ static PoolPrims* pool_prims(const memory::dims& src, const std::vector<int>& k,
   q->src_md = memory::desc(src, dt::f32, tag::nchw);
   q->dst_md = memory::desc(out, dt::f32, tag::nchw);
   auto alg = algorithm_of(algo);
-  for (auto layout : {tag::nChw16c, tag::nChw8c, tag::nchw}) {  // the first with a JIT kernel, else NCHW
+  auto pooling = [&](tag layout, bool allow_empty) {
     q->bsrc_md = memory::desc(src, dt::f32, layout);
     q->bdst_md = memory::desc(out, dt::f32, layout);
-    q->fwd_pd = dnnl::pooling_forward::primitive_desc(engine(), dnnl::prop_kind::forward_training, alg, q->bsrc_md,
-                                                      q->bdst_md, sd, kd, dil, pl, pr, dnnl::primitive_attr(), true);
-    if (q->fwd_pd && std::string(q->fwd_pd.impl_info_str()).find("jit") != std::string::npos) break;
+    return dnnl::pooling_forward::primitive_desc(engine(), dnnl::prop_kind::forward_training, alg, q->bsrc_md,
+                                                 q->bdst_md, sd, kd, dil, pl, pr, dnnl::primitive_attr(), allow_empty);
+  };
+  bool jit = false;
+  for (auto layout : {tag::nChw16c, tag::nChw8c}) {  // the first blocked layout with a JIT kernel
+    q->fwd_pd = pooling(layout, true);
+    jit = q->fwd_pd && std::string(q->fwd_pd.impl_info_str()).find("jit") != std::string::npos;
+    if (jit) break;
   }
-  if (!q->fwd_pd)
-    q->fwd_pd = dnnl::pooling_forward::primitive_desc(engine(), dnnl::prop_kind::forward_training, alg, q->bsrc_md,
-                                                      q->bdst_md, sd, kd, dil, pl, pr);
+  if (!jit) q->fwd_pd = pooling(tag::nchw, false);  // no JIT kernel: pool NCHW as it is
   q->fwd = dnnl::pooling_forward(q->fwd_pd);
   q->bwd_pd = dnnl::pooling_backward::primitive_desc(engine(), alg, q->bsrc_md, q->bdst_md, sd, kd, dil, pl, pr,
                                                      q->fwd_pd);
